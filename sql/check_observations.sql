@@ -1,12 +1,11 @@
 -- Validate staged readings in columns and give each its first failing check (null reason = good), in the order a
--- data manager would fix them. Input: table `stage_obs` (see stage_device_csv.sql for its columns), reference views
--- `ref_codes`, `ref_units`, and the archive's `observation` table (for duplicates of readings already loaded).
+-- data manager would fix them. Input: table `stage_obs` (columns: line, person_id, clinic_id, device_id, ts_raw,
+-- code, value_raw, unit, value_path, unit_path, pair_key, pre_reason, pre_field), reference views `ref_codes`,
+-- `ref_units`, and the archive's `observation` table (for readings already loaded).
 -- Params: $batch_id, $now (UTC timestamp of the ingest), $date_only_ok (FHIR allows a bare date).
-with staged as (
-    select * from stage_obs
-),
-
-coded as (
+-- Performance: this runs on every reading of every file, so the per-row work is plain string tests and casts;
+-- regular expressions run only on the rows that already failed, and de-duplication is an aggregate, not a window.
+with coded as materialized (
     select
         s.*,
         c.measure,
@@ -15,22 +14,15 @@ coded as (
         c.range_hi,
         u.factor,
         u."offset" as unit_offset,
-        s.unit in (select unit from ref_units) as unit_known
-    from staged as s
+        try_cast(s.value_raw as double) as value_num,
+        -- the cheap shape test of an ISO 8601 date-time with offset; the cast does the real parsing
+        substr(s.ts_raw, 11, 1) = 'T' and (
+            right(s.ts_raw, 1) = 'Z' or (substr(s.ts_raw, -6, 1) in ('+', '-') and substr(s.ts_raw, -3, 1) = ':')
+        ) as ts_with_offset,
+        $date_only_ok and len(s.ts_raw) = 10 as ts_date_only
+    from stage_obs as s
     left join ref_codes as c on c.code = s.code
     left join ref_units as u on u.measure = c.measure and u.unit = s.unit
-),
-
-parsed as (
-    select
-        *,
-        try_cast(value_raw as double) as value_num,
-        regexp_full_match(
-            ts_raw, '\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})'
-        ) as ts_with_offset,
-        $date_only_ok and regexp_full_match(ts_raw, '\d{4}-\d{2}-\d{2}') as ts_date_only,
-        regexp_extract(ts_raw, '([+-])(\d{2}):(\d{2})$', ['sign', 'hh', 'mm']) as tz
-    from coded
 ),
 
 converted as (
@@ -38,93 +30,97 @@ converted as (
         *,
         case when ts_with_offset or ts_date_only
             then timezone('UTC', try_cast(ts_raw as timestamptz)) end as effective_at,
-        case
-            when tz.sign = '' then 0
-            else (case when tz.sign = '-' then -1 else 1 end) * (try_cast(tz.hh as int) * 60 + try_cast(tz.mm as int))
-        end as tz_offset_min,
         round(value_num * factor + unit_offset, 6) as value
-    from parsed
+    from coded
 ),
 
-checked as (
+checked as materialized (
     select
-        *,
+        * exclude (reason, field),
+        reason,
         case
-            when pre_reason is not null then pre_reason
-            when person_id is null then 'missing_field'
-            when code is null then 'missing_field'
-            when ts_raw is null then 'missing_field'
-            when measure is null then 'unknown_code'
-            when value_raw is null then 'missing_field'
-            when unit is null then 'missing_field'
-            when factor is null and not unit_known then 'unknown_unit'
-            when factor is null then 'unit_mismatch'
-            when value_num is null or not isfinite(value_num) then 'non_numeric_value'
-            when not (ts_with_offset or ts_date_only) then 'malformed_timestamp'
-            when effective_at is null then 'impossible_timestamp'
-            when effective_at > $now then 'future_timestamp'
-            when value < range_lo or value > range_hi then 'out_of_range'
-        end as reason,
-        case
-            when pre_reason is not null then pre_field
-            when person_id is null then 'person_id'
-            when code is null then 'code'
-            when ts_raw is null then 'measured_at'
-            when measure is null then 'code'
-            when value_raw is null then value_path
-            when unit is null then unit_path
-            when factor is null then unit_path
-            when value_num is null or not isfinite(value_num) then value_path
-            when not (ts_with_offset or ts_date_only) or effective_at is null or effective_at > $now then 'measured_at'
-            when value < range_lo or value > range_hi then value_path
+            when reason is null then null
+            when reason = pre_reason then pre_field
+            when reason in ('missing_field') then missing
+            when reason in ('unknown_code') then 'code'
+            when reason in ('unknown_unit', 'unit_mismatch') then unit_path
+            when reason in ('non_numeric_value', 'out_of_range') then value_path
+            else 'measured_at'
         end as field
-    from converted
+    from (
+        select
+            *,
+            case
+                when person_id is null then 'person_id'
+                when code is null then 'code'
+                when ts_raw is null then 'measured_at'
+                when value_raw is null then value_path
+                when unit is null then unit_path
+            end as missing,
+            case
+                when pre_reason is not null then pre_reason
+                when person_id is null or code is null or ts_raw is null then 'missing_field'
+                when measure is null then 'unknown_code'
+                when value_raw is null or unit is null then 'missing_field'
+                when factor is null and unit in (select unit from ref_units) then 'unit_mismatch'
+                when factor is null then 'unknown_unit'
+                when value_num is null or not isfinite(value_num) then 'non_numeric_value'
+                when effective_at is null and (
+                    not (ts_with_offset or ts_date_only)
+                    or not regexp_full_match(ts_raw, '\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?')
+                ) then 'malformed_timestamp'
+                when effective_at is null then 'impossible_timestamp'
+                when effective_at > $now then 'future_timestamp'
+                when value < range_lo or value > range_hi then 'out_of_range'
+            end as reason,
+            null::varchar as field
+        from converted
+    )
 ),
 
 -- the same reading (person, measure, instant, value) earlier in this chunk
-ranked as (
-    select
-        *,
-        case when reason is null then row_number() over (
-            partition by person_id, measure, effective_at, value, reason is null order by line
-        ) end as copy_no
+repeated as (
+    select person_id, measure, effective_at, value, min(line) as first_line
     from checked
+    where reason is null
+    group by all
+    having count(*) > 1
 ),
 
 deduped as (
     select
-        * replace (
-            case when copy_no > 1 then 'duplicate_in_file' else reason end as reason,
-            case when copy_no > 1 then 'line' else field end as field
+        c.* replace (
+            case when r.first_line < c.line then 'duplicate_in_file' else c.reason end as reason,
+            case when r.first_line < c.line then 'line' else c.field end as field
         )
-    from ranked
+    from checked as c
+    left join repeated as r
+        on c.reason is null
+        and r.person_id = c.person_id
+        and r.measure = c.measure
+        and r.effective_at = c.effective_at
+        and r.value = c.value
 ),
 
--- one blood-pressure measurement whose diastolic is not below its systolic: both rows are suspect
-bp_pairs as (
-    select
-        pair_key,
-        max(value) filter (where measure = 'sbp') as sbp,
-        max(value) filter (where measure = 'dbp') as dbp
+-- one blood-pressure measurement whose diastolic is not below its systolic: both rows are suspect. A CSV
+-- measurement is its person, device and time; a JSON one is its line.
+bp_rows as (
+    select line, coalesce(pair_key, concat_ws('|', person_id, device_id, ts_raw)) as bp_key, measure, value
     from deduped
     where reason is null and measure in ('sbp', 'dbp')
-    group by pair_key
 ),
 
 bp_bad as (
-    select pair_key from bp_pairs where dbp >= sbp
+    select bp_key
+    from bp_rows
+    group by bp_key
+    having max(value) filter (where measure = 'dbp') >= max(value) filter (where measure = 'sbp')
 ),
 
-bp_checked as (
-    select
-        d.* replace (
-            case when b.pair_key is not null and d.measure in ('sbp', 'dbp') and d.reason is null
-                then 'dbp_ge_sbp' else d.reason end as reason,
-            case when b.pair_key is not null and d.measure in ('sbp', 'dbp') and d.reason is null
-                then d.value_path else d.field end as field
-        )
-    from deduped as d
-    left join bp_bad as b on b.pair_key = d.pair_key
+bp_bad_lines as (
+    select r.line, r.measure
+    from bp_rows as r
+    semi join bp_bad as b on b.bp_key = r.bp_key
 ),
 
 -- readings already in the archive: from this file (an earlier chunk) or from another file
@@ -136,32 +132,46 @@ archived as (
         o.value,
         bool_or(o.batch_id = $batch_id) as in_this_file
     from observation as o
-    semi join (select * from bp_checked where reason is null) as k
+    semi join (select * from deduped where reason is null) as k
         using (person_id, measure, effective_at, value)
     group by all
 ),
 
 final as (
     select
-        c.line,
-        c.raw,
-        c.person_id,
-        c.clinic_id,
-        c.device_id,
-        c.measure,
-        c.code,
-        c.value,
-        c.canonical_unit as unit,
-        c.effective_at,
-        c.tz_offset_min,
+        d.line,
+        d.person_id,
+        d.clinic_id,
+        d.device_id,
+        d.measure,
+        d.code,
+        d.value,
+        d.canonical_unit as unit,
+        d.effective_at,
         case
-            when c.reason is not null then c.reason
+            when not d.ts_with_offset or right(d.ts_raw, 1) = 'Z' then 0
+            else (case when substr(d.ts_raw, -6, 1) = '-' then -1 else 1 end)
+                * (try_cast(substr(d.ts_raw, -5, 2) as int) * 60 + try_cast(right(d.ts_raw, 2) as int))
+        end as tz_offset_min,
+        case
+            when d.reason is not null then d.reason
+            when b.line is not null then 'dbp_ge_sbp'
             when a.in_this_file then 'duplicate_in_file'
             when a.person_id is not null then 'duplicate_reading'
         end as reason,
-        case when c.reason is null and a.person_id is not null then 'line' else c.field end as field
-    from bp_checked as c
-    left join archived as a using (person_id, measure, effective_at, value)
+        case
+            when d.reason is not null then d.field
+            when b.line is not null then d.value_path
+            when a.person_id is not null then 'line'
+        end as field
+    from deduped as d
+    left join bp_bad_lines as b on b.line = d.line and b.measure = d.measure and d.reason is null
+    left join archived as a
+        on d.reason is null
+        and a.person_id = d.person_id
+        and a.measure = d.measure
+        and a.effective_at = d.effective_at
+        and a.value = d.value
 )
 
 select * from final

@@ -87,7 +87,6 @@ panel as (
 final as (
     select
         line,
-        raw,
         person_id,
         null::varchar as clinic_id,
         null::varchar as device_id,

@@ -30,7 +30,6 @@ unknown as (
 final as (
     select
         line,
-        raw,
         person_id,
         null::varchar as clinic_id,
         device_id,

@@ -34,6 +34,7 @@ def connect(db_path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnect
         db_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path), read_only=read_only)
     con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")  # chronic draws its own; DuckDB's would go to stdout
     if not read_only:
         con.execute(sql("schema"))
     _register_reference(con)

@@ -230,8 +230,9 @@ def _first_nonempty(lines: FileLines, probe: int = 64) -> str | None:
 
 def _json_array_lines(con: duckdb.DuckDBPyConnection, lines: FileLines) -> FileLines:
     """A JSON array file as one element per 'line' (the element's 1-based index)."""
-    rows = con.execute(
-        "select json::varchar as text from read_json_objects(?, format = 'array')", [str(lines.path)]
+    rows = con.sql(
+        "select json::varchar as text from read_json_objects($path, format = 'array')",
+        params={"path": str(lines.path)},
     ).to_arrow_table()
     text = rows.column("text").cast(pa.large_string())
     table = pa.table({"line": pa.array(range(1, rows.num_rows + 1), type=pa.int64()), "text": text})
@@ -267,8 +268,8 @@ def _load(
 
 def _load_device_csv(con, header_cols, last_unterminated, batch_id, now, result) -> None:
     positions = {f"i_{col}": header_cols.index(col) + 1 for col in DEVICE_CSV_COLUMNS}
-    _materialise(con, "stage_obs", "stage_device_csv",
-                 {"last_unterminated": last_unterminated, "n_fields": len(header_cols), **positions})
+    con.execute(sql("csv_params"), {"last_unterminated": last_unterminated, "n_fields": len(header_cols), **positions})
+    _view(con, "stage_obs", "stage_device_csv")
     _check_and_load_readings(con, "device_csv", batch_id, now, result, date_only_ok=False)
     con.execute(sql("insert_person_stubs"), {"batch_id": batch_id})
 
@@ -276,6 +277,11 @@ def _load_device_csv(con, header_cols, last_unterminated, batch_id, now, result)
 def _materialise(con: duckdb.DuckDBPyConnection, table: str, query: str, params: dict | None = None) -> None:
     """Run `sql/<query>.sql` into the temp table `table` (a name from this module, never from input)."""
     con.execute("create or replace temp table " + table + " as " + sql(query), params or {})
+
+
+def _view(con: duckdb.DuckDBPyConnection, name: str, query: str) -> None:
+    """Define the temp view `name` as `sql/<query>.sql`: a stage its one consumer reads without a table between."""
+    con.execute("create or replace temp view " + name + " as " + sql(query))
 
 
 def _check_and_load_readings(con, fmt: Format, batch_id, now, result, *, date_only_ok: bool) -> None:
@@ -322,7 +328,7 @@ def _load_json(con, fmt: Format, last_unterminated, batch_id, now, result) -> No
     _tally(con, result)
     con.execute(sql("insert_quarantine"), {"batch_id": batch_id, "source_file": result.file})
     if not is_fhir:
-        _materialise(con, "stage_obs", "stage_mhealth")
+        _view(con, "stage_obs", "stage_mhealth")
         _check_and_load_readings(con, fmt, batch_id, now, result, date_only_ok=False)
         return
     for rtype, n in con.execute(sql("count_fhir_types")).fetchall():
@@ -330,7 +336,7 @@ def _load_json(con, fmt: Format, last_unterminated, batch_id, now, result) -> No
             result.rows_read += n
             result.rows_skipped += n
             result.skipped_types[rtype] = result.skipped_types.get(rtype, 0) + n
-    _materialise(con, "stage_obs", "stage_fhir_observation")
+    _view(con, "stage_obs", "stage_fhir_observation")
     _check_and_load_readings(con, fmt, batch_id, now, result, date_only_ok=True)
     for stage, (kind, insert) in FHIR_RECORDS.items():
         _materialise(con, "staged", stage, _params(sql(stage), now=now))

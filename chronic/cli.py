@@ -1,0 +1,213 @@
+"""The `chronic` command: one entry point per stage of the loop, each a thin shell over a library function.
+
+Heavy imports (polars, duckdb, the synth) happen inside the commands so that `chronic --help` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from chronic.settings import Settings
+
+console = Console(stderr=True)
+
+
+def _progress(transient: bool = False) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=transient,
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory holding everything a run writes (env CHRONIC_DATA_DIR; default ./chronic-data).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log each step.")
+@click.version_option(package_name="chronic")
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None, verbose: bool) -> None:
+    """chronic: chronic-disease prevention at population scale.
+
+    Health archive -> risk for six diseases -> interventions -> follow-up.
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    overrides = {"data_dir": data_dir} if data_dir is not None else {}
+    ctx.obj = Settings(**overrides)
+
+
+@main.command()
+@click.option("--people", type=click.IntRange(min=1), default=20_000, show_default=True, help="Number of people.")
+@click.option("--clinics", type=click.IntRange(min=1), default=3, show_default=True, help="Number of clinics.")
+@click.option("--years", type=click.IntRange(min=1, max=30), default=5, show_default=True,
+              help="Years of history, ending at --end-date.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed: the same seed gives the same files.")
+@click.option("--end-date", type=click.DateTime(formats=["%Y-%m-%d"]), default="2025-12-31", show_default=True,
+              help="Last day of the simulated history.")
+@click.option("--chunk-size", type=click.IntRange(min=100), default=10_000, show_default=True,
+              help="People per chunk (bounds memory; part of what the seed reproduces).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: DATA_DIR/synth).")
+@click.pass_obj
+def synth(settings: Settings, people: int, clinics: int, years: int, seed: int, end_date, chunk_size: int,
+          out: Path | None) -> None:
+    """Write a synthetic multi-clinic population: device CSV, FHIR NDJSON, Open mHealth JSON and its truth.
+
+    The model behind it is documented in docs/synth.md; truth/ holds the ground truth (disease onsets, the
+    injected bad rows) and is never ingested.
+    """
+    out = out or settings.synth_dir
+    summary = _synth(out, people=people, clinics=clinics, years=years, seed=seed, end_date=end_date.date(),
+                     chunk_size=chunk_size)
+    console.print(f"[green]wrote[/green] {out}: {_fmt_counts(summary)}")
+
+
+def _synth(out: Path, *, people: int, clinics: int, years: int, seed: int, end_date: date, chunk_size: int) -> dict:
+    from chronic.synth import generate
+
+    with _progress() as bar:
+        task = bar.add_task("synth people", total=people)
+        return generate(out, people=people, clinics=clinics, years=years, seed=seed, end_date=end_date,
+                        chunk_size=chunk_size, progress=lambda n: bar.advance(task, n))
+
+
+def _fmt_counts(summary: dict) -> str:
+    keys = [k for k in ("people", "files", "rows", "bad_rows") if k in summary]
+    return ", ".join(f"{summary[k]:,} {k.replace('_', ' ')}" for k in keys if isinstance(summary[k], int))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.pass_obj
+def ingest(settings: Settings, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Load device CSV, FHIR R4 NDJSON and Open mHealth files (or folders of them) into the archive.
+
+    Formats are detected from content (docs/formats.md). Bad rows go to the `quarantine` table with file, line,
+    field and reason; a file already loaded is skipped. Exits 0 when it loaded what it could, 1 only when it
+    could not run at all.
+    """
+    from chronic.archive.ingest import IngestError
+
+    try:
+        summary = _ingest(settings, list(paths))
+    except IngestError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
+    if as_json:
+        click.echo(summary.to_json())
+    else:
+        _print_ingest(summary)
+
+
+def _ingest(settings: Settings, paths: list[Path]):
+    from chronic.archive.ingest import discover, ingest as run_ingest
+
+    files = discover(paths)
+    total = sum(f.stat().st_size for f in files)
+    with _progress() as bar:
+        task = bar.add_task("ingest bytes", total=total)
+        return run_ingest(files, settings=settings, progress=lambda _f, n: bar.advance(task, n))
+
+
+def _print_ingest(summary) -> None:
+    totals = summary.totals
+    if summary.changed_nothing and summary.files:
+        console.print("[yellow]nothing to do:[/yellow] every file was already ingested (same content).")
+    table = Table(title=f"ingest into {summary.db_path}", show_lines=False)
+    for col in ("status", "files", "rows read", "loaded", "quarantined", "skipped"):
+        table.add_column(col, justify="right" if col != "status" else "left")
+    by_status: dict[str, list] = {}
+    for f in summary.files:
+        by_status.setdefault(f.status, []).append(f)
+    for status, files in sorted(by_status.items()):
+        table.add_row(status, f"{len(files):,}", f"{sum(f.rows_read for f in files):,}",
+                      f"{sum(f.rows_loaded for f in files):,}", f"{sum(f.rows_quarantined for f in files):,}",
+                      f"{sum(f.rows_skipped for f in files):,}")
+    console.print(table)
+    if totals["quarantined_by_reason"]:
+        q = Table(title="quarantined rows by reason (see the quarantine table)")
+        q.add_column("reason")
+        q.add_column("rows", justify="right")
+        q.add_column("first example")
+        examples: dict[str, str] = {}
+        for f in summary.files:
+            for ex in f.examples:
+                reason = ex.rsplit(": ", 1)[-1]
+                examples.setdefault(reason, f"{f.file} {ex.rsplit(':', 1)[0]}")
+        for reason, n in totals["quarantined_by_reason"].items():
+            q.add_row(reason, f"{n:,}", examples.get(reason, ""))
+        console.print(q)
+    for f in summary.files:
+        if f.status in ("failed", "unrecognised"):
+            console.print(f"[red]{f.status}[/red] {f.file}: {f.error}")
+
+
+@main.command()
+@click.option("--people", type=click.IntRange(min=100), default=None,
+              help="People to simulate (default: settings demo_people = 20,000).")
+@click.option("--seed", type=int, default=None, help="Seed (default: settings seed).")
+@click.pass_obj
+def demo(settings: Settings, people: int | None, seed: int | None) -> None:
+    """Run the whole loop on a synthetic population in the data dir (for now: synth, then ingest)."""
+    people = people or settings.demo_people
+    seed = settings.seed if seed is None else seed
+    out = settings.synth_dir
+    started = time.perf_counter()
+    console.rule(f"chronic demo: {people:,} people -> {settings.data_dir}")
+    if (out / "truth" / "manifest.json").exists() and _same_synth(out, people, seed):
+        console.print(f"synthetic population already in {out} (same people and seed): reusing it")
+    else:
+        _synth(out, people=people, clinics=3, years=5, seed=seed, end_date=date(2025, 12, 31), chunk_size=10_000)
+    t_synth = time.perf_counter() - started
+    summary = _ingest(settings, [out / "devices", out / "ehr", out / "mhealth"])
+    _print_ingest(summary)
+    t_all = time.perf_counter() - started
+    _print_archive(settings)
+    console.print(f"[green]demo done[/green] in {t_all:.0f} s (synth {t_synth:.0f} s, ingest {t_all - t_synth:.0f} s)."
+                  f" Archive: {settings.db_path}")
+
+
+def _same_synth(out: Path, people: int, seed: int) -> bool:
+    manifest = json.loads((out / "truth" / "manifest.json").read_text())
+    params = manifest.get("parameters", manifest)
+    return params.get("people") == people and params.get("seed") == seed
+
+
+def _print_archive(settings: Settings) -> None:
+    from chronic.archive.db import connect
+
+    con = connect(settings.db_path, read_only=True)
+    try:
+        table = Table(title="health archive")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        for name in ("person", "observation", "condition", "medication", "family_history", "lifestyle",
+                     "quarantine", "ingest_batch"):
+            n = con.sql("select count(*) from " + name).fetchall()[0][0]  # fixed table names
+            table.add_row(name, f"{n:,}")
+        console.print(table)
+    finally:
+        con.close()
+
+
+if __name__ == "__main__":
+    main()
