@@ -162,6 +162,50 @@ def _print_ingest(summary) -> None:
 
 
 @main.command()
+@click.option("--mode", type=click.Choice(["incident", "screen"]), default="incident", show_default=True,
+              help="incident: onset within the horizon after --as-of; screen: positive at --as-of.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
+              help="The as-of date (YYYY-MM-DD).")
+@click.option("--horizon-years", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Incident horizon in years (default: settings horizon_years = 3).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.pass_obj
+def labels(settings: Settings, mode: str, as_of, horizon_years: float | None, as_json: bool) -> None:
+    """Build the `label` table: per person x task, 1 / 0 / missing and the reason, for the six tasks.
+
+    Definitions and their guidelines: chronic/reference/tasks.toml and docs/labels.md. Prints positives,
+    negatives, missing and prevalence per task and clinic.
+    """
+    from chronic.archive.db import connect
+    from chronic.clinical.labels import build_labels, summarise, write_labels
+
+    if not settings.db_path.exists():
+        console.print(f"[red]error:[/red] no archive at {settings.db_path}; run `chronic ingest` first")
+        sys.exit(1)
+    con = connect(settings.db_path)
+    try:
+        with console.status(f"labelling ({mode}, as of {as_of.date()})"):
+            frame = build_labels(con, as_of=as_of.date(), mode=mode, horizon_years=horizon_years, settings=settings)
+            write_labels(con, frame)
+    finally:
+        con.close()
+    summary = summarise(frame)
+    if as_json:
+        click.echo(json.dumps(summary.to_dicts(), indent=2, default=str))
+        return
+    horizon = f", horizon {frame['horizon_years'][0]:g} y" if mode == "incident" and frame.height else ""
+    table = Table(title=f"labels ({mode}, as of {as_of.date()}{horizon}): {frame.height:,} rows in table `label`")
+    for col in ("task", "clinic", "positives", "negatives", "missing", "prevalence"):
+        table.add_column(col, justify="left" if col in ("task", "clinic") else "right")
+    for r in summary.iter_rows(named=True):
+        prev = "" if r["prevalence"] is None else f"{100 * r['prevalence']:.1f} %"
+        style = "bold" if r["clinic_id"] == "all" else None
+        table.add_row(r["task"], str(r["clinic_id"]), f"{r['positives']:,}", f"{r['negatives']:,}",
+                      f"{r['missing']:,}", prev, style=style)
+    console.print(table)
+
+
+@main.command()
 @click.option("--people", type=click.IntRange(min=100), default=None,
               help="People to simulate (default: settings demo_people = 20,000).")
 @click.option("--seed", type=int, default=None, help="Seed (default: settings seed).")

@@ -28,6 +28,31 @@ class Settings(BaseSettings):
         300, ge=0, description="Timestamps later than ingest time plus this are quarantined as future."
     )
 
+    # -- snapshot and labels (chronic.clinical); see chronic/reference/tasks.toml for the definitions
+    lookback_days: int = Field(
+        1095, ge=1, description="Snapshot values are the latest within this many days before the as-of date."
+    )
+    horizon_years: float = Field(3.0, gt=0, description="Incident labels: onset within this many years.")
+    hypertension_sbp: float = Field(
+        140.0, description="SBP threshold (mmHg): 140 Chinese guideline 2018 / ESC; 130 ACC/AHA 2017."
+    )
+    hypertension_dbp: float = Field(
+        90.0, description="DBP threshold (mmHg): 90 Chinese guideline 2018 / ESC; 80 ACC/AHA 2017."
+    )
+    bp_confirm_days: int = Field(
+        2, ge=1, description="Different days with raised BP before readings count as hypertension (guideline: 2-3)."
+    )
+    uric_acid_by_sex: bool = Field(
+        False,
+        description="Hyperuricemia: False = > 420 umol/L both sexes (Chinese guideline 2019); "
+        "True = men > 420, women > 360 (older sources).",
+    )
+    incident_requires_baseline_test: bool = Field(
+        True,
+        description="Incident labels of a measurement-defined task need a defining test before the as-of date "
+        "(else baseline status is unknown and the label is missing).",
+    )
+
     @property
     def db_path(self) -> Path:
         """The DuckDB health archive."""

@@ -99,3 +99,16 @@ create table if not exists record_seen (
     record_key  varchar not null,
     batch_id    bigint not null
 );
+
+-- Labels per person x task x as-of date x mode (chronic.clinical.labels): 1 / 0 / null and why.
+create table if not exists label (
+    person_id     varchar not null,
+    clinic_id     varchar,
+    task          varchar not null,        -- t2d | hypertension | dyslipidemia | hyperuricemia | ckd | chd
+    as_of         date not null,
+    mode          varchar not null,        -- incident | screen
+    horizon_years double,                  -- incident mode only
+    value         tinyint,                 -- 1 positive, 0 negative, null missing
+    event_date    date,                    -- onset (incident) or date found positive (screen)
+    reason        varchar not null         -- which code, drug or measurement; or why the label is missing
+);
