@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from datetime import date
@@ -152,7 +153,7 @@ def _print_ingest(summary) -> None:
         for f in summary.files:
             for ex in f.examples:
                 reason = ex.rsplit(": ", 1)[-1]
-                examples.setdefault(reason, f"{f.file} {ex.rsplit(':', 1)[0]}")
+                examples.setdefault(reason, f"{_short(f.file)} {ex.rsplit(':', 1)[0]}")
         for reason, n in totals["quarantined_by_reason"].items():
             q.add_row(reason, f"{n:,}", examples.get(reason, ""))
         console.print(q)
@@ -193,13 +194,19 @@ def labels(settings: Settings, mode: str, as_of, horizon_years: float | None, as
     if as_json:
         click.echo(json.dumps(summary.to_dicts(), indent=2, default=str))
         return
+    _print_labels(frame, summary, mode, as_of.date())
+
+
+def _print_labels(frame, summary, mode: str, as_of: date, *, only_overall: bool = False) -> None:
     horizon = f", horizon {frame['horizon_years'][0]:g} y" if mode == "incident" and frame.height else ""
-    table = Table(title=f"labels ({mode}, as of {as_of.date()}{horizon}): {frame.height:,} rows in table `label`")
+    table = Table(title=f"labels ({mode}, as of {as_of}{horizon}): {frame.height:,} rows in table `label`")
     for col in ("task", "clinic", "positives", "negatives", "missing", "prevalence"):
         table.add_column(col, justify="left" if col in ("task", "clinic") else "right")
     for r in summary.iter_rows(named=True):
+        if only_overall and r["clinic_id"] != "all":
+            continue
         prev = "" if r["prevalence"] is None else f"{100 * r['prevalence']:.1f} %"
-        style = "bold" if r["clinic_id"] == "all" else None
+        style = "bold" if r["clinic_id"] == "all" and not only_overall else None
         table.add_row(r["task"], str(r["clinic_id"]), f"{r['positives']:,}", f"{r['negatives']:,}",
                       f"{r['missing']:,}", prev, style=style)
     console.print(table)
@@ -211,29 +218,57 @@ def labels(settings: Settings, mode: str, as_of, horizon_years: float | None, as
 @click.option("--seed", type=int, default=None, help="Seed (default: settings seed).")
 @click.pass_obj
 def demo(settings: Settings, people: int | None, seed: int | None) -> None:
-    """Run the whole loop on a synthetic population in the data dir (for now: synth, then ingest)."""
+    """Run the loop on a synthetic population in the data dir: synth, ingest, check the quarantine against the
+    injected truth, label (incident, 3 years)."""
+    from chronic.archive.audit import quarantine_vs_manifest
+    from chronic.archive.db import connect
+    from chronic.clinical.labels import build_labels, summarise, write_labels
+
     people = people or settings.demo_people
     seed = settings.seed if seed is None else seed
     out = settings.synth_dir
+    end = date(2025, 12, 31)
     started = time.perf_counter()
     console.rule(f"chronic demo: {people:,} people -> {settings.data_dir}")
     if (out / "truth" / "manifest.json").exists() and _same_synth(out, people, seed):
         console.print(f"synthetic population already in {out} (same people and seed): reusing it")
     else:
-        _synth(out, people=people, clinics=3, years=5, seed=seed, end_date=date(2025, 12, 31), chunk_size=10_000)
+        _synth(out, people=people, clinics=3, years=5, seed=seed, end_date=end, chunk_size=10_000)
     t_synth = time.perf_counter() - started
     summary = _ingest(settings, [out / "devices", out / "ehr", out / "mhealth"])
     _print_ingest(summary)
-    t_all = time.perf_counter() - started
+    t_ingest = time.perf_counter() - started - t_synth
     _print_archive(settings)
-    console.print(f"[green]demo done[/green] in {t_all:.0f} s (synth {t_synth:.0f} s, ingest {t_all - t_synth:.0f} s)."
-                  f" Archive: {settings.db_path}")
+    audit = quarantine_vs_manifest(settings.db_path, out)
+    console.print(
+        f"quarantine vs the {audit['injected_rows']:,} injected bad rows: precision {audit['precision']:.4f}, "
+        f"recall {audit['recall']:.4f}, same reason {audit['reason_agreement']:.4f}"
+    )
+    as_of = date(end.year - 3, 6, 30)  # 3-year horizon inside the history, with a year and a half of baseline
+    con = connect(settings.db_path)
+    try:
+        frame = build_labels(con, as_of=as_of, mode="incident", settings=settings)
+        write_labels(con, frame)
+    finally:
+        con.close()
+    _print_labels(frame, summarise(frame), "incident", as_of, only_overall=True)
+    t_all = time.perf_counter() - started
+    console.print(f"[green]demo done[/green] in {t_all:.0f} s (synth {t_synth:.0f} s, ingest {t_ingest:.0f} s). "
+                  f"Archive: {settings.db_path}")
 
 
 def _same_synth(out: Path, people: int, seed: int) -> bool:
     manifest = json.loads((out / "truth" / "manifest.json").read_text())
     params = manifest.get("parameters", manifest)
     return params.get("people") == people and params.get("seed") == seed
+
+
+def _short(path: str) -> str:
+    """A path as the user would type it from here."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return path
 
 
 def _print_archive(settings: Settings) -> None:
