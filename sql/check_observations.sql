@@ -5,7 +5,7 @@
 -- Params: $batch_id, $now (UTC timestamp of the ingest), $date_only_ok (FHIR allows a bare date).
 -- Performance: this runs on every reading of every file, so the per-row work is plain string tests and casts;
 -- regular expressions run only on the rows that already failed, and de-duplication is an aggregate, not a window.
-with coded as materialized (
+with coded as (
     select
         s.*,
         c.measure,
@@ -34,9 +34,21 @@ converted as (
     from coded
 ),
 
+-- only the columns later steps read: this is the one table-sized intermediate
 checked as materialized (
     select
-        * exclude (reason, field),
+        line,
+        person_id,
+        clinic_id,
+        device_id,
+        ts_raw,
+        code,
+        measure,
+        canonical_unit,
+        effective_at,
+        value,
+        value_path,
+        pair_key,
         reason,
         case
             when reason is null then null
@@ -78,36 +90,34 @@ checked as materialized (
     )
 ),
 
--- the same reading (person, measure, instant, value) earlier in this chunk
-repeated as (
-    select person_id, measure, effective_at, value, min(line) as first_line
+-- the same reading (person, measure, instant, value) earlier in this chunk: group on a hash first (cheap), then
+-- on the full key only for the few rows whose hash repeats, so a hash collision can never drop a reading
+repeated_hash as (
+    select hash(person_id, measure, effective_at, value) as h
     from checked
     where reason is null
-    group by all
+    group by h
     having count(*) > 1
 ),
 
-deduped as (
-    select
-        c.* replace (
-            case when r.first_line < c.line then 'duplicate_in_file' else c.reason end as reason,
-            case when r.first_line < c.line then 'line' else c.field end as field
-        )
-    from checked as c
-    left join repeated as r
-        on c.reason is null
-        and r.person_id = c.person_id
-        and r.measure = c.measure
-        and r.effective_at = c.effective_at
-        and r.value = c.value
+dup_lines as (
+    select line
+    from (
+        select
+            line,
+            row_number() over (partition by person_id, measure, effective_at, value order by line) as copy_no
+        from checked
+        where reason is null and hash(person_id, measure, effective_at, value) in (select h from repeated_hash)
+    )
+    where copy_no > 1
 ),
 
 -- one blood-pressure measurement whose diastolic is not below its systolic: both rows are suspect. A CSV
 -- measurement is its person, device and time; a JSON one is its line.
 bp_rows as (
     select line, coalesce(pair_key, concat_ws('|', person_id, device_id, ts_raw)) as bp_key, measure, value
-    from deduped
-    where reason is null and measure in ('sbp', 'dbp')
+    from checked
+    where reason is null and measure in ('sbp', 'dbp') and line not in (select line from dup_lines)
 ),
 
 bp_bad as (
@@ -132,7 +142,7 @@ archived as (
         o.value,
         bool_or(o.batch_id = $batch_id) as in_this_file
     from observation as o
-    semi join (select * from deduped where reason is null) as k
+    semi join (select * from checked where reason is null) as k
         using (person_id, measure, effective_at, value)
     group by all
 ),
@@ -149,22 +159,25 @@ final as (
         d.canonical_unit as unit,
         d.effective_at,
         case
-            when not d.ts_with_offset or right(d.ts_raw, 1) = 'Z' then 0
+            when d.ts_raw is null or length(d.ts_raw) <= 10 or right(d.ts_raw, 1) = 'Z' or substr(d.ts_raw, -6, 1) not in ('+', '-') then 0
             else (case when substr(d.ts_raw, -6, 1) = '-' then -1 else 1 end)
                 * (try_cast(substr(d.ts_raw, -5, 2) as int) * 60 + try_cast(right(d.ts_raw, 2) as int))
         end as tz_offset_min,
         case
             when d.reason is not null then d.reason
+            when x.line is not null then 'duplicate_in_file'
             when b.line is not null then 'dbp_ge_sbp'
             when a.in_this_file then 'duplicate_in_file'
             when a.person_id is not null then 'duplicate_reading'
         end as reason,
         case
             when d.reason is not null then d.field
+            when x.line is not null then 'line'
             when b.line is not null then d.value_path
             when a.person_id is not null then 'line'
         end as field
-    from deduped as d
+    from checked as d
+    left join dup_lines as x on x.line = d.line and d.reason is null
     left join bp_bad_lines as b on b.line = d.line and b.measure = d.measure and d.reason is null
     left join archived as a
         on d.reason is null

@@ -6,7 +6,8 @@
 -- double quotes or with spaces around them are trimmed.
 with lines as (
     select line, text from lines_chunk
-    where line > 1 and trim(text) <> ''
+    -- blank lines are skipped; only short lines pay for the trim that finds whitespace-only ones
+    where line > 1 and text <> '' and (length(text) > 8 or trim(text) <> '')
 ),
 
 -- most lines are plain: only lines with quotes or spaces pay for trimming each field

@@ -2,7 +2,7 @@
 -- Input: view `lines_chunk(line, text)`. Params: $last_unterminated (line number of a last line with no line end,
 -- or -1). A JSON array file is flattened to elements before this (see chronic.archive.jsonfile).
 with lines as (
-    select line, text from lines_chunk where trim(text) <> ''
+    select line, text from lines_chunk where text <> '' and (length(text) > 8 or trim(text) <> '')
 ),
 
 final as (

@@ -311,3 +311,17 @@ def test_same_content_under_another_name_is_not_loaded_twice(settings, tmp_path)
     summary = run(settings, a, b)
     assert [f.status for f in summary.files] == ["loaded", "already_ingested"]
     assert table(settings.db_path, "observation").height == 3
+
+
+def test_timestamp_offsets(settings, tmp_path):
+    f = write_ndjson(tmp_path / "o.ndjson", [
+        observation("P1", "29463-7", 60, "kg", when="2024-03-05"),
+        observation("P1", "29463-7", 61, "kg", when="2024-03-06T08:00:00Z"),
+        observation("P1", "29463-7", 62, "kg", when="2024-03-07T08:00:00-05:30"),
+        observation("P1", "29463-7", 63, "kg", when="2024-03-08T08:00+08:00"),
+    ])
+    run(settings, f)
+    obs = table(settings.db_path, "observation").sort("value")
+    assert obs["tz_offset_min"].to_list() == [0, 0, -330, 480]
+    assert obs["effective_at"].to_list() == [datetime(2024, 3, 5), datetime(2024, 3, 6, 8), datetime(2024, 3, 7, 13, 30),
+                                             datetime(2024, 3, 8, 0, 0)]
