@@ -15,7 +15,15 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+     Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from chronic.settings import Settings
@@ -124,8 +132,9 @@ def _ingest(settings: Settings, paths: list[Path]):
 
     files = discover(paths)
     total = sum(f.stat().st_size for f in files)
-    with _progress() as bar:
-        task = bar.add_task("ingest bytes", total=total)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task(f"ingest {len(files):,} files", total=total)
         return run_ingest(files, settings=settings, progress=lambda _f, n: bar.advance(task, n))
 
 

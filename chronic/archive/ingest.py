@@ -107,7 +107,7 @@ class IngestSummary:
         return json.dumps(self.to_dict(), indent=2)
 
 
-ProgressCallback = Callable[[Path, int], None]  # (file just finished, its size in bytes)
+ProgressCallback = Callable[[Path, int], None]  # (file being read, bytes just done)
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:
@@ -143,18 +143,34 @@ def ingest(
     results: list[FileResult] = []
     try:
         for path in files:
-            result = ingest_file(con, path, now=cutoff, chunk_rows=settings.ingest_chunk_rows)
+            size = path.stat().st_size
+            done: list[int] = []
+
+            def on_chunk(fraction: float, path: Path = path, size: int = size, done: list[int] = done) -> None:
+                step = int(size * fraction)
+                done.append(step)
+                if progress:
+                    progress(path, step)
+
+            result = ingest_file(con, path, now=cutoff, chunk_rows=settings.ingest_chunk_rows, on_chunk=on_chunk)
             log.info("%s: %s, %d loaded, %d quarantined", result.file, result.status, result.rows_loaded,
                      result.rows_quarantined)
             results.append(result)
             if progress:
-                progress(path, path.stat().st_size)
+                progress(path, size - sum(done))
     finally:
         con.close()
     return IngestSummary(db_path=str(settings.db_path), files=results)
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, *, now: datetime, chunk_rows: int) -> FileResult:
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    now: datetime,
+    chunk_rows: int,
+    on_chunk: Callable[[float], None] | None = None,
+) -> FileResult:
     """Load one file in one transaction; see the module docstring."""
     started = time.perf_counter()
     name = str(path)
@@ -181,7 +197,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, *, now: datetime, ch
     try:
         batch_id = con.execute("select nextval('ingest_batch_seq')").fetchall()[0][0]
         if fmt_out is not None:
-            _load(con, lines, fmt_out, batch_id=batch_id, now=now, chunk_rows=chunk_rows, result=result)
+            _load(con, lines, fmt_out, batch_id=batch_id, now=now, chunk_rows=chunk_rows, result=result,
+                  on_chunk=on_chunk)
         con.execute(
             """insert into ingest_batch values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [batch_id, name, lines.sha256, fmt_out, result.status, result.rows_read, result.rows_loaded,
@@ -192,7 +209,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, *, now: datetime, ch
     except Exception as exc:  # the file is rolled back as a whole; the other files go on
         con.execute("rollback")
         con.unregister("lines_chunk")
-        log.exception("ingest of %s failed and was rolled back", name)
+        # the type only: a database error message can quote the row's values, which may identify a person
+        log.error("ingest of %s failed (%s) and was rolled back", name, type(exc).__name__)
         return FileResult(file=name, status="failed", format=fmt_out, error=f"{type(exc).__name__}",
                           seconds=time.perf_counter() - started)
     result.seconds = round(time.perf_counter() - started, 3)
@@ -249,6 +267,7 @@ def _load(
     now: datetime,
     chunk_rows: int,
     result: FileResult,
+    on_chunk: Callable[[float], None] | None = None,
 ) -> None:
     last_unterminated = lines.n_lines if lines.last_line_unterminated else -1
     header_cols: list[str] = []
@@ -263,6 +282,8 @@ def _load(
         else:
             _load_json(con, fmt, last_unterminated, batch_id, now, result)
         con.unregister("lines_chunk")
+        if on_chunk:
+            on_chunk(chunk.num_rows / lines.n_lines)
     result.quarantined_by_reason = dict(sorted(result.quarantined_by_reason.items()))
 
 
