@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     bp_confirm_days: int = Field(
         2, ge=1, description="Different days with raised BP before readings count as hypertension (guideline: 2-3)."
     )
+    confirm_majority: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A measurement diagnosis also needs its abnormal days to be at least this share of the days "
+        "tested in the confirming year (chronic's rule against device noise; 0 turns it off).",
+    )
     uric_acid_by_sex: bool = Field(
         False,
         description="Hyperuricemia: False = > 420 umol/L both sexes (Chinese guideline 2019); "

@@ -37,6 +37,8 @@ measured as (
         arg_max(abnormal, day) filter (where day < $as_of) as latest_before_abnormal,
         max(day) filter (where abnormal and day < $as_of) as abnormal_before,
         min(day) filter (where abnormal and day >= $as_of and day < $horizon_end) as abnormal_in_horizon,
+        -- the latest test in the horizon abnormal but unconfirmed: it may yet be confirmed, so not a negative
+        arg_max(abnormal, day) filter (where day >= $as_of and day < $horizon_end) as latest_in_horizon_abnormal,
         max(day) filter (where day < $as_of) as last_test_before,
         max(day) filter (where day < $as_of and day >= $lookback_start) as last_test_in_lookback,
         max(day) as last_test,
@@ -70,6 +72,7 @@ events as (
         m.abnormal_before,
         m.latest_before_abnormal,
         m.abnormal_in_horizon,
+        m.latest_in_horizon_abnormal,
         m.last_test_before,
         m.last_test_in_lookback,
         m.last_test,
@@ -103,7 +106,7 @@ incident as (
             when latest_before_abnormal then null
             when measured and $require_baseline and last_test_before is null then null
             when event_day < $horizon_end then 1
-            when abnormal_in_horizon is not null then null
+            when latest_in_horizon_abnormal then null
             when last_day is null or last_day < $horizon_end then null
             when measured and (last_test is null or last_test < $as_of) then null
             else 0
@@ -114,8 +117,8 @@ incident as (
                 then 'latest reading before as-of (' || abnormal_before || ') abnormal, unconfirmed'
             when measured and $require_baseline and last_test_before is null then 'no test before as-of'
             when event_day < $horizon_end then 'onset: ' || event_reason
-            when abnormal_in_horizon is not null
-                then 'single abnormal reading on ' || abnormal_in_horizon || ', not confirmed'
+            when latest_in_horizon_abnormal
+                then 'abnormal reading(s) from ' || abnormal_in_horizon || ', not confirmed'
             when last_day is null or last_day < $horizon_end
                 then 'followed to ' || coalesce(last_day::varchar, 'never') || ', before the horizon ends'
             when measured and (last_test is null or last_test < $as_of) then 'not tested after as-of'

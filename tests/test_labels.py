@@ -50,7 +50,12 @@ PEOPLE = {
                     fpg("onset_after", 7.5, "2026-02-01"), fpg("onset_after", 7.6, "2026-03-01")],
     "drug_only": [fpg("drug_only", 5.5, "2022-06-01"), drug("drug_only", "A10BA02", "2024-01-01"), followed("drug_only")],
     "single_high": [fpg("single_high", 5.5, "2022-06-01"), fpg("single_high", 7.8, "2024-05-01"),
-                    fpg("single_high", 5.9, "2026-02-01")],
+                    followed("single_high")],
+    # two noisy high days among mostly normal ones in a year: not a diagnosis (the majority rule), and a
+    # negative because later tests are normal
+    "noisy": [fpg("noisy", 5.4, "2022-06-01")] + [fpg("noisy", v, d) for v, d in [
+        (7.2, "2023-03-01"), (5.6, "2023-04-01"), (5.5, "2023-05-01"), (7.1, "2023-06-01"), (5.4, "2023-07-01"),
+        (5.6, "2023-08-01"), (5.5, "2023-09-01")]] + [followed("noisy")],
     "short_follow": [fpg("short_follow", 5.5, "2022-06-01"), fpg("short_follow", 5.6, "2023-06-01")],
     "no_baseline": [fpg("no_baseline", 5.5, "2024-06-01"), followed("no_baseline")],
     "normal": [fpg("normal", 5.0, "2022-06-01"), fpg("normal", 5.1, "2025-09-01"), followed("normal")],
@@ -97,7 +102,10 @@ def test_incident_t2d(archive):
     assert value["onset_in"] == 1 and got[("onset_in", "t2d")][2] == date(2024, 3, 1)
     assert value["onset_after"] == 0  # confirmed only after the horizon ended
     assert value["drug_only"] == 1 and "drug A10BA02" in got[("drug_only", "t2d")][1]
-    assert value["single_high"] is None and "not confirmed" in got[("single_high", "t2d")][1]
+    assert value["single_high"] is None  # the high is not confirmed, and nothing tested since says otherwise
+    assert value["noisy"] == 0
+    strict = labels_for(archive, confirm_majority=0.0)  # without the majority rule the two high days confirm
+    assert strict[("noisy", "t2d")][0] == 1
     assert value["short_follow"] is None and "before the horizon ends" in got[("short_follow", "t2d")][1]
     assert value["no_baseline"] is None and "no test before" in got[("no_baseline", "t2d")][1]
     assert value["normal"] == 0
@@ -146,8 +154,8 @@ def test_write_and_summarise(archive):
     assert n == len(PEOPLE) * 6
     summary = summarise(frame)
     t2d = summary.filter((pl.col("task") == "t2d") & (pl.col("clinic_id") == "all")).row(0, named=True)
-    assert (t2d["positives"], t2d["negatives"]) == (2, 2)  # onset_in, drug_only / onset_after, normal
-    assert t2d["prevalence"] == pytest.approx(0.5)
+    assert (t2d["positives"], t2d["negatives"]) == (2, 3)  # onset_in, drug_only / onset_after, normal, noisy
+    assert t2d["prevalence"] == pytest.approx(0.4)
 
 
 def test_horizon_end_calendar():

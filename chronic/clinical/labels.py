@@ -52,7 +52,8 @@ def build_labels(
     con.register("label_codes", codes_frame(defs).to_arrow())
     con.register("egfr_readings", egfr_readings(con).to_arrow())
     try:
-        con.execute("create or replace temp table label_days as " + sql("label_days"))
+        con.execute("create or replace temp table label_days as " + sql("label_days"),
+                    {"majority": settings.confirm_majority})
         labels = con.sql(
             sql("labels"),
             params={
