@@ -133,7 +133,12 @@ bp_bad_lines as (
     semi join bp_bad as b on b.bp_key = r.bp_key
 ),
 
--- readings already in the archive: from this file (an earlier chunk) or from another file
+-- readings already in the archive: from this file (an earlier chunk) or from another file. The time range of the
+-- chunk bounds the scan: the archive's row groups of other periods are skipped by their min/max (zone maps).
+chunk_span as (
+    select min(effective_at) as t0, max(effective_at) as t1 from checked where reason is null
+),
+
 archived as (
     select
         o.person_id,
@@ -144,6 +149,7 @@ archived as (
     from observation as o
     semi join (select * from checked where reason is null) as k
         using (person_id, measure, effective_at, value)
+    where o.effective_at between (select t0 from chunk_span) and (select t1 from chunk_span)
     group by all
 ),
 
