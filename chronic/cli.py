@@ -281,20 +281,19 @@ def _short(path: str) -> str:
 
 
 def _print_archive(settings: Settings) -> None:
-    from chronic.archive.db import connect
+    from chronic.archive.db import connect, sql
 
     con = connect(settings.db_path, read_only=True)
     try:
-        table = Table(title="health archive")
-        table.add_column("table")
-        table.add_column("rows", justify="right")
-        for name in ("person", "observation", "condition", "medication", "family_history", "lifestyle",
-                     "quarantine", "ingest_batch"):
-            n = con.sql("select count(*) from " + name).fetchall()[0][0]  # fixed table names
-            table.add_row(name, f"{n:,}")
-        console.print(table)
+        counts = con.sql(sql("archive_counts")).fetchall()
     finally:
         con.close()
+    table = Table(title="health archive")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in counts:
+        table.add_row(name, f"{n:,}")
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from chronic.archive.db import connect
+from chronic.archive.db import connect, sql
 
 # manifest kinds that are not quarantined by design
 NOT_QUARANTINED = {"unsupported_resource", "empty_file", "bom_crlf"}
@@ -26,7 +26,7 @@ def quarantine_vs_manifest(db_path: Path, synth_dir: Path) -> dict[str, object]:
     )
     con = connect(db_path, read_only=True)
     try:
-        got = con.sql("select distinct source_file, line, reason from quarantine").pl()
+        got = con.sql(sql("quarantine_lines")).pl()
     finally:
         con.close()
     root = synth_dir.resolve()

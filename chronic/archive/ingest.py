@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from chronic.archive.db import connect, sql
@@ -175,10 +176,7 @@ def ingest_file(
     started = time.perf_counter()
     name = str(path)
     lines = read_lines(path)
-    if con.execute(
-        "select count(*) from ingest_batch where content_sha256 = ? and (status <> 'empty' or source_file = ?)",
-        [lines.sha256, name],
-    ).fetchall()[0][0]:
+    if con.execute(sql("batch_seen"), {"sha256": lines.sha256, "source_file": name}).fetchall()[0][0]:
         return FileResult(file=name, status="already_ingested")
     fmt = detect_format(lines)
     if lines.n_lines == 0 or fmt == "empty":
@@ -195,20 +193,24 @@ def ingest_file(
     started_at = datetime.now(UTC).replace(tzinfo=None)
     con.execute("begin transaction")
     try:
-        batch_id = con.execute("select nextval('ingest_batch_seq')").fetchall()[0][0]
+        batch_id = con.execute(sql("next_batch_id")).fetchall()[0][0]
         if fmt_out is not None:
             _load(con, lines, fmt_out, batch_id=batch_id, now=now, chunk_rows=chunk_rows, result=result,
                   on_chunk=on_chunk)
-        con.execute(
-            """insert into ingest_batch values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [batch_id, name, lines.sha256, fmt_out, result.status, result.rows_read, result.rows_loaded,
-             result.rows_quarantined, result.rows_skipped, json.dumps(result.skipped_types), started_at,
-             datetime.now(UTC).replace(tzinfo=None)],
-        )
+        con.execute(sql("insert_batch"), {
+            "batch_id": batch_id, "source_file": name, "sha256": lines.sha256, "format": fmt_out,
+            "status": result.status, "rows_read": result.rows_read, "rows_loaded": result.rows_loaded,
+            "rows_quarantined": result.rows_quarantined, "rows_skipped": result.rows_skipped,
+            "skipped_types": json.dumps(result.skipped_types), "started_at": started_at,
+            "finished_at": datetime.now(UTC).replace(tzinfo=None),
+        })
         con.execute("commit")
     except Exception as exc:  # the file is rolled back as a whole; the other files go on
         con.execute("rollback")
-        con.unregister("lines_chunk")
+        try:
+            con.unregister("lines_chunk")
+        except duckdb.Error:
+            pass
         # the type only: a database error message can quote the row's values, which may identify a person
         log.error("ingest of %s failed (%s) and was rolled back", name, type(exc).__name__)
         return FileResult(file=name, status="failed", format=fmt_out, error=f"{type(exc).__name__}",
@@ -248,12 +250,9 @@ def _first_nonempty(lines: FileLines, probe: int = 64) -> str | None:
 
 def _json_array_lines(con: duckdb.DuckDBPyConnection, lines: FileLines) -> FileLines:
     """A JSON array file as one element per 'line' (the element's 1-based index)."""
-    rows = con.sql(
-        "select json::varchar as text from read_json_objects($path, format = 'array')",
-        params={"path": str(lines.path)},
-    ).to_arrow_table()
+    rows = con.sql(sql("json_array_elements"), params={"path": str(lines.path)}).to_arrow_table()
     text = rows.column("text").cast(pa.large_string())
-    table = pa.table({"line": pa.array(range(1, rows.num_rows + 1), type=pa.int64()), "text": text})
+    table = pa.table({"line": pa.array(np.arange(1, rows.num_rows + 1, dtype=np.int64)), "text": text})
     return FileLines(path=lines.path, sha256=lines.sha256, n_bytes=lines.n_bytes, table=table,
                      last_line_unterminated=False)
 
@@ -317,16 +316,11 @@ def _check_and_load_readings(con, fmt: Format, batch_id, now, result, *, date_on
 def _rename_fields(con, fmt: Format) -> None:
     names = FIELD_NAMES.get(fmt)
     if names:
-        con.execute(
-            "update checked set field = coalesce(map_extract_value(map(?, ?), field), field)",
-            [list(names), list(names.values())],
-        )
+        con.execute(sql("rename_check_fields"), {"generic": list(names), "named": list(names.values())})
 
 
 def _tally(con, result: FileResult) -> None:
-    rows = con.execute(
-        "select reason, count(*) from checked group by reason"
-    ).fetchall()
+    rows = con.execute(sql("tally_checked")).fetchall()
     for reason, n in rows:
         result.rows_read += n
         if reason is None:
@@ -335,9 +329,7 @@ def _tally(con, result: FileResult) -> None:
             result.rows_quarantined += n
             result.quarantined_by_reason[reason] = result.quarantined_by_reason.get(reason, 0) + n
     if len(result.examples) < 5:
-        for line, fld, reason in con.execute(
-            "select line, field, reason from checked where reason is not null order by line limit 5"
-        ).fetchall():
+        for line, fld, reason in con.execute(sql("checked_examples")).fetchall():
             if len(result.examples) < 5:
                 result.examples.append(f"line {line}, field {fld}: {reason}")
 
