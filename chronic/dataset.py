@@ -1,0 +1,82 @@
+"""The learning problem at an as-of date: per-person fields, the label matrix Y, and a split by person.
+
+Why a module of its own: features, training and evaluation must all see the same people in the same order, the
+same label matrix (NaN = missing, never 0) and the same held-out people, or a leak goes unnoticed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from chronic.clinical.labels import Mode, build_labels
+from chronic.clinical.tasks import TASKS
+from chronic.settings import Settings
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """People in a stable order (sorted by person_id) with their fields and labels."""
+
+    fields: pl.DataFrame  # person_id, clinic_id, then the fields of features/fields.toml
+    Y: np.ndarray  # (n_people, len(TASKS)) float, NaN where the label is missing
+    tasks: tuple[str, ...]
+    as_of: date
+    mode: Mode
+
+    @property
+    def person_id(self) -> pl.Series:
+        return self.fields["person_id"]
+
+
+def label_matrix(labels: pl.DataFrame, person_ids: pl.Series, tasks: tuple[str, ...] = TASKS) -> np.ndarray:
+    """Labels (long: person_id, task, value) as a (people x tasks) float matrix aligned to `person_ids`."""
+    wide = labels.pivot(on="task", index="person_id", values="value", aggregate_function="first")
+    aligned = pl.DataFrame({"person_id": person_ids}).join(wide, on="person_id", how="left", maintain_order="left")
+    cols = [aligned[t].cast(pl.Float64) if t in aligned.columns else pl.Series(t, [None] * len(aligned),
+                                                                                pl.Float64) for t in tasks]
+    return np.column_stack([c.fill_null(np.nan).to_numpy() for c in cols]) if cols else np.empty((len(aligned), 0))
+
+
+def build_dataset(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: date,
+    mode: Mode = "incident",
+    horizon_years: float | None = None,
+    settings: Settings | None = None,
+) -> Dataset:
+    """Fields and labels of every person in the archive at `as_of`."""
+    from chronic.features import build_fields
+
+    settings = settings or Settings()
+    fields = build_fields(con, as_of, lookback_days=settings.lookback_days).sort("person_id")
+    labels = build_labels(con, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings)
+    return Dataset(fields=fields, Y=label_matrix(labels, fields["person_id"]), tasks=TASKS, as_of=as_of, mode=mode)
+
+
+def person_split(clinic_ids: pl.Series | np.ndarray, *, test_size: float = 0.2, seed: int = 0) -> np.ndarray:
+    """Boolean mask of held-out people, stratified by clinic: each clinic gives the same share of test people.
+
+    Rows must be people (one row each) in a stable order; the same order and seed give the same split.
+    """
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be in (0, 1), not {test_size}")
+    clinics = np.asarray(pl.Series(clinic_ids).fill_null("(none)").to_numpy(), dtype=object)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(clinics))
+    test = np.zeros(len(clinics), dtype=bool)
+    # within each clinic, the first test_size share of a random permutation
+    codes, inverse = np.unique(clinics[order], return_inverse=True)
+    rank = np.zeros(len(order), dtype=np.int64)
+    counts = np.bincount(inverse, minlength=len(codes))
+    sort = np.argsort(inverse, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank[sort] = np.arange(len(order)) - np.repeat(starts, counts)
+    n_test = np.round(counts * test_size).astype(np.int64)
+    test[order] = rank < n_test[inverse]
+    return test
