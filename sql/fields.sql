@@ -95,27 +95,9 @@ family as (
     group by person_id
 ),
 
-lifestyle_latest as (
-    -- the latest answer to each question before as-of (undated answers count, as in snapshot.sql)
-    select
-        person_id,
-        max(value_text) filter (where item = 'smoking') as smoking,
-        max(value_num) filter (where item = 'exercise_days_week') as exercise_days_week,
-        max(value_num) filter (where item = 'exercise_min_day') as exercise_min_day,
-        max(value_text) filter (where item = 'high_salt_diet') as high_salt_diet
-    from (
-        select person_id, item, arg_max(value_text, effective_at) as value_text,
-            arg_max(value_num, effective_at) as value_num
-        from lifestyle
-        where effective_at < $as_of::timestamp or effective_at is null
-        group by person_id, item
-    )
-    group by person_id
-),
-
 final as (
     select
-        s.* exclude (as_of),
+        s.* exclude (as_of, smoking_status),
         -- derived from the latest values
         case s.sex when 'M' then (s.waist_cm >= 90)::int when 'F' then (s.waist_cm >= 85)::int end
             as central_obesity,
@@ -158,10 +140,7 @@ final as (
         coalesce(f.family_stroke, false)::int as family_stroke,
         coalesce(f.family_hypertension, false)::int as family_hypertension,
         -- lifestyle
-        case when l.smoking in ('never', 'former', 'current') then l.smoking end as smoking,
-        case when l.exercise_days_week >= 0 and l.exercise_min_day >= 0
-            then l.exercise_days_week * l.exercise_min_day end as exercise_min_week,
-        case l.high_salt_diet when 'true' then 1 when 'false' then 0 end as high_salt_diet,
+        s.smoking_status as smoking,
         -- care use and data completeness
         coalesce(c.visits_365d, 0) as visits_365d,
         coalesce(c.device_days_365d, 0) as device_days_365d,
@@ -170,7 +149,6 @@ final as (
     left join diagnoses as d on d.person_id = s.person_id
     left join drugs as m on m.person_id = s.person_id
     left join family as f on f.person_id = s.person_id
-    left join lifestyle_latest as l on l.person_id = s.person_id
     left join care as c on c.person_id = s.person_id
     left join completeness as k on k.person_id = s.person_id
 )

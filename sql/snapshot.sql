@@ -99,7 +99,8 @@ lifestyle_latest as (
         max(value_text) filter (where item = 'smoking') as smoking,
         max(value_num) filter (where item = 'exercise_days_week') as exercise_days_week,
         max(value_num) filter (where item = 'exercise_min_day') as exercise_min_day,
-        max(value_text) filter (where item = 'veg_fruit_daily') as veg_fruit_daily
+        max(value_text) filter (where item = 'veg_fruit_daily') as veg_fruit_daily,
+        max(value_text) filter (where item = 'high_salt_diet') as high_salt_diet
     from (
         select person_id, item, arg_max(value_text, effective_at) as value_text,
             arg_max(value_num, effective_at) as value_num
@@ -141,6 +142,11 @@ final as (
         case when s.exercise_days_week is not null and s.exercise_min_day is not null
             then (s.exercise_days_week * s.exercise_min_day >= 150)::int end as physically_active,
         case s.veg_fruit_daily when 'true' then 1 when 'false' then 0 end as veg_fruit_daily,
+        -- the answers behind smoker / physically_active, for the features
+        case when s.smoking in ('never', 'former', 'current') then s.smoking end as smoking_status,
+        case when s.exercise_days_week >= 0 and s.exercise_min_day >= 0
+            then s.exercise_days_week * s.exercise_min_day end as exercise_min_week,
+        case s.high_salt_diet when 'true' then 1 when 'false' then 0 end as high_salt_diet,
         coalesce(m.bp_treated, false)::int as bp_treated,
         coalesce(c.hypertension_dx, false)::int as hypertension_dx,
         (coalesce(c.high_glucose_dx, false) or g.person_id is not null or coalesce(c.gdm, false))::int
