@@ -69,7 +69,8 @@ def generated_catalog(n_fields: int = 240, seed: int = 1) -> dict:
                 spec = {"kind": "numeric", "label": name, "bins": f"quantile:{int(rng.integers(4, 6))}"}
             else:
                 k = int(rng.integers(2, 6))
-                spec = {"kind": "numeric", "label": name, "bins": sorted(rng.choice(np.arange(1, 40), k, replace=False).tolist())}
+                cuts = sorted(rng.choice(np.arange(1, 40), k, replace=False).tolist())
+                spec = {"kind": "numeric", "label": name, "bins": cuts}
         elif u < 0.98:
             spec = {"kind": "flag", "label": name}
         else:
@@ -191,8 +192,10 @@ labels = pl.DataFrame({"pid": np.arange(n, dtype=np.int32),
 wide = pl.DataFrame({"pid": np.arange(n, dtype=np.int32), **{f"f{i}": codes[i] for i in range(n_fields)}})
 long = (wide.unpivot(index="pid", variable_name="f", value_name="b")
         .with_columns(pl.col("f").str.slice(1).cast(pl.Int32)).lazy())
-aggs = [pl.len().alias("support"), *[pl.col(f"l{t}").sum() for t in range(T)], *[pl.col(f"p{t}").sum() for t in range(T)]]
-visible = pl.DataFrame([(a, b) for a in range(n_fields) for b in range(a + 1, n_fields) if (elig[:, a] & elig[:, b]).any()],
+aggs = [pl.len().alias("support"), *[pl.col(f"l{t}").sum() for t in range(T)],
+        *[pl.col(f"p{t}").sum() for t in range(T)]]
+visible = pl.DataFrame([(a, b) for a in range(n_fields) for b in range(a + 1, n_fields)
+                        if (elig[:, a] & elig[:, b]).any()],
                        schema={"f": pl.Int32, "f2": pl.Int32}, orient="row").lazy()
 o1 = long.join(labels, on="pid").group_by("f", "b").agg(aggs)
 pairs = (long.join(visible, on="f").join(long.rename({"f": "f2", "b": "b2"}), on=["pid", "f2"]))
@@ -370,13 +373,15 @@ def main() -> None:
     ap.add_argument("--plan-slice", type=int, default=10_000, help="baseline: order-3 plan rows per polars query")
     ap.add_argument("--signal", action="store_true", help="run the planted-interaction AUROC check instead")
     ap.add_argument("--order3-pairs-signal", type=int, default=100)
+    ap.add_argument("--out", type=Path, default=None, help="results file (default bench/results/features*.json)")
     args = ap.parse_args()
     catalog, catalog_note = _catalog(args)
     if args.signal:
         out = signal_check(args, catalog)
         print(json.dumps(out, indent=1))
-        SIGNAL.parent.mkdir(parents=True, exist_ok=True)
-        SIGNAL.write_text(json.dumps({"catalog": catalog_note, **out}, indent=1) + "\n", encoding="utf-8")
+        out_path = args.out or SIGNAL
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps({"catalog": catalog_note, **out}, indent=1) + "\n", encoding="utf-8")
         return
     common = {"catalog": catalog, "people": args.people, "seed": args.seed, "min_support": args.min_support,
               "top_k": args.top_k, "order3_pairs": args.order3_pairs, "order3_fields": args.order3_fields,
@@ -427,15 +432,17 @@ def main() -> None:
                                    "person_crosses_per_s": round(sub["person_crosses"] / sub["wall_s"]),
                                    "peak_rss_mib": sub["peak_rss_mib"]},
             "identical_counts": same,
-            "ratio_candidates_per_s_same_people": round((sub_total / sub["wall_s"]) / (base_total / base["wall_s"]), 1),
+            "ratio_candidates_per_s_same_people": round(
+                (sub_total / sub["wall_s"]) / (base_total / base["wall_s"]), 1),
             "ratio_candidates_per_s_full_run_vs_polars": round(result["engine"]["candidates_per_s"]
                                                                / (base_total / base["wall_s"]), 1),
             "ratio_person_crosses_per_s_full_run_vs_polars": round(
                 result["engine"]["person_crosses_per_s"] / (sum(expect.values()) / base["wall_s"]), 1),
         }
     result["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    out_path = args.out or RESULTS
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=1))
 
 

@@ -190,6 +190,40 @@ def test_counts_are_exact(data: tuple[pl.DataFrame, np.ndarray], batch: int, mon
     assert np.array_equal(np.asarray(est.transform(frame).sum(axis=0)).ravel(), cr["support"].to_numpy())
 
 
+def test_scores_follow_the_statistic(data: tuple[pl.DataFrame, np.ndarray]) -> None:
+    """Every score equals min over parents of n KL(p_hat || q_parent), recomputed from brute-force counts."""
+    frame, Y = data
+    frame = frame.select("person_id", "clinic_id", "age", "sbp", "smoker", "family_diabetes")
+    m = 10.0
+    est = CrossFeatures(catalog=CATALOG, min_support=1, min_score=-1.0, top_k=10**6, order3_pairs=100,
+                        order3_fields=10, prior_strength=m).fit(frame, Y)
+    truth = brute_counts(frame, Y, 3)
+    T = len(TASKS)
+    n_lab, n_pos = (~np.isnan(Y)).sum(axis=0), (Y == 1).sum(axis=0)
+    p0 = (n_pos + 1.0) / (n_lab + 2.0)
+
+    def rate(key: frozenset) -> np.ndarray:
+        c = truth[key]
+        return (np.array(c[1 + T:]) + m * p0) / (np.array(c[1:1 + T]) + m)
+
+    def evidence(n: np.ndarray, k: np.ndarray, q: np.ndarray) -> np.ndarray:
+        p = (k + m * q) / (n + m)
+        return n * (p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q)))
+
+    names = list(est.feature_names_in_)
+    cr = est.crosses_
+    for j in range(cr.height):
+        o = int(est.cross_order_[j])
+        key = frozenset((names[f], int(b)) for f, b in zip(est.cross_fields_[j, :o], est.cross_bins_[j, :o]))
+        c = truth[key]
+        n, k = np.array(c[1:1 + T], dtype=float), np.array(c[1 + T:], dtype=float)
+        parents = [p0] if o == 1 else [rate(frozenset(sub)) for sub in itertools.combinations(key, o - 1)]
+        expect = np.min([evidence(n, k, q) for q in parents], axis=0)
+        got = np.array([cr[f"score_{t}"][j] for t in TASKS], dtype=float)
+        seen = ~np.isnan(got)
+        assert np.allclose(got[seen], expect[seen], rtol=1e-4, atol=1e-6), (key, got, expect)
+
+
 def test_min_support_and_top_k(fitted: CrossFeatures) -> None:
     assert fitted.crosses_["support"].min() >= 20
     for t, cols in fitted.selected_.items():
@@ -302,7 +336,8 @@ def test_transform_is_deterministic_and_survives_save_load(fitted: CrossFeatures
     assert np.array_equal(X1.indptr, X2.indptr) and np.array_equal(X1.indices, X2.indices)
     assert list(loaded.get_feature_names_out()) == list(fitted.get_feature_names_out())
     assert loaded.crosses_.equals(fitted.crosses_)
-    assert {t: list(v) for t, v in loaded.task_columns_.items()} == {t: list(v) for t, v in fitted.task_columns_.items()}
+    assert {t: list(v) for t, v in loaded.task_columns_.items()} == {
+        t: list(v) for t, v in fitted.task_columns_.items()}
 
 
 def test_unseen_values_and_missing_columns_map_to_missing(fitted: CrossFeatures, data: tuple) -> None:
@@ -368,3 +403,8 @@ def test_real_catalog_loads() -> None:
         pytest.skip("the field catalog is not there yet")
     specs = load_catalog(path)
     assert len(specs) > 100 and all(s.kind in ("numeric", "flag", "category") for s in specs.values())
+    try:  # the field builder's own catalog objects read the same
+        from chronic.features import field_catalog
+    except ImportError:
+        return
+    assert load_catalog(field_catalog()) == specs

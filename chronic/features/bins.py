@@ -248,7 +248,8 @@ def fit_field(spec: FieldSpec, frame: pl.DataFrame) -> FieldBins:
         return FieldBins(spec.name, "flag", texts=flag_texts(spec.label))
     declared = tuple(v for v, _ in spec.values)
     seen = _strings(frame, spec.name).drop_nulls().unique().sort().to_list()
-    other = tuple(v for v in seen if v not in set(declared))
+    known = set(declared)
+    other = tuple(v for v in seen if v not in known)
     return FieldBins(spec.name, "category", values=declared, other_values=other,
                      texts=category_texts(spec.label, spec.values))
 

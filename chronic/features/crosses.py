@@ -299,7 +299,9 @@ class _Blocks:
         """Order 1: every bin of every field, scored against the base rate."""
         sh, res = self.sh, self._result()
         c = self.counter.count((), np.arange(sh.nb.size))
-        res["atom_rate"] = smoothed_rate(c["k"], c["n"], sh.p0[None, :], sh.m)  # rows = atoms in (field, bin) order
+        atom_rate = np.empty((int(self.atom_off[-1]), sh.p0.size))  # rows = atoms in (field, bin) order
+        atom_rate[self.atom_off[c["ext"]] + c["ext_bin"]] = smoothed_rate(c["k"], c["n"], sh.p0[None, :], sh.m)
+        res["atom_rate"] = atom_rate
         s = self._supported(res, c)
         score = self._score(res, 1, s["ext"][:, None], s["ext_bin"][:, None], s, [sh.p0[None, :]])
         signal = np.full((sh.nb.size, sh.p0.size), -np.inf)
