@@ -48,11 +48,12 @@ def fit_features(
     crosses = model.crosses_
     top_rules: dict[str, list[dict[str, Any]]] = {}
     for task in data.tasks:
-        if task not in crosses.columns:
+        col = f"score_{task}"
+        if col not in crosses.columns:
             continue
-        best = crosses.filter(crosses[task].is_not_null()).sort(task, descending=True).head(top)
+        best = crosses.filter(crosses[col].is_finite()).sort(col, descending=True).head(top)
         top_rules[task] = [{"rule": r["rule"], "order": r["order"], "support": r["support"],
-                            "score": round(float(r[task]), 4)} for r in best.iter_rows(named=True)]
+                            "score": round(float(r[col]), 4)} for r in best.iter_rows(named=True)]
     report: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "mode": mode,
@@ -87,8 +88,10 @@ def signal(model: CrossFeatures, fields, Y: np.ndarray, test: np.ndarray, tasks:
             out[task] = {"skipped": "too few labelled positives"}
             continue
         row: dict[str, Any] = {"n_test": int(te.sum()), "positives_test": int(y[te].sum())}
-        for name, est, x in (("crosses", model, x_cross), ("binned_fields", base, x_base)):
-            cols = np.asarray(est.task_columns_[task])
+        # crosses: the task's own selected top K; binned fields: every order-1 bin the task may see
+        for name, cols, x in (("crosses", model.selected_[task], x_cross), ("binned_fields", base.task_columns_[task],
+                                                                            x_base)):
+            cols = np.asarray(cols)
             if len(cols) == 0:
                 row[name] = None
                 continue
