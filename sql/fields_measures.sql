@@ -59,90 +59,28 @@ readings as (
         and list_contains($measures::varchar[], o.measure)
 ),
 
-w_30d as (
-    -- the last 30 days
-    select
-        person_id,
-        measure,
-        '30d' as window_name,
-        avg(value) as mean,
-        min(value) as min,
-        max(value) as max,
-        -- least squares of value on time in years; null with fewer than 3 readings or all on one day
-        case when count(*) >= 3 and max(local_day) > min(local_day) then regr_slope(value, t) end as slope,
-        count(*) as n,
-        sum(abnormal::int)::bigint as n_abnormal,   -- null when the measure has no rule
-        date_diff('day', max(effective_at)::date, $as_of::date) as days_since_last
-    from readings
-    where bucket <= 1
-    group by person_id, measure
-),
-
-w_90d as (
-    -- the last 90 days
-    select
-        person_id,
-        measure,
-        '90d' as window_name,
-        avg(value) as mean,
-        min(value) as min,
-        max(value) as max,
-        -- least squares of value on time in years; null with fewer than 3 readings or all on one day
-        case when count(*) >= 3 and max(local_day) > min(local_day) then regr_slope(value, t) end as slope,
-        count(*) as n,
-        sum(abnormal::int)::bigint as n_abnormal,   -- null when the measure has no rule
-        date_diff('day', max(effective_at)::date, $as_of::date) as days_since_last
-    from readings
-    where bucket <= 2
-    group by person_id, measure
-),
-
-w_365d as (
-    -- the last 365 days
-    select
-        person_id,
-        measure,
-        '365d' as window_name,
-        avg(value) as mean,
-        min(value) as min,
-        max(value) as max,
-        -- least squares of value on time in years; null with fewer than 3 readings or all on one day
-        case when count(*) >= 3 and max(local_day) > min(local_day) then regr_slope(value, t) end as slope,
-        count(*) as n,
-        sum(abnormal::int)::bigint as n_abnormal,   -- null when the measure has no rule
-        date_diff('day', max(effective_at)::date, $as_of::date) as days_since_last
-    from readings
-    where bucket <= 3
-    group by person_id, measure
-),
-
-w_lookback as (
-    -- the whole look-back (labs are drawn about once a year: their trends need more than a year)
-    select
-        person_id,
-        measure,
-        'lookback' as window_name,
-        avg(value) as mean,
-        min(value) as min,
-        max(value) as max,
-        -- least squares of value on time in years; null with fewer than 3 readings or all on one day
-        case when count(*) >= 3 and max(local_day) > min(local_day) then regr_slope(value, t) end as slope,
-        count(*) as n,
-        sum(abnormal::int)::bigint as n_abnormal,   -- null when the measure has no rule
-        date_diff('day', max(effective_at)::date, $as_of::date) as days_since_last
-    from readings
-    where bucket <= 4
-    group by person_id, measure
+-- each window holds the readings of its own bucket and the inner ones: 30d = 1, 90d = 1-2, 365d = 1-3, the
+-- whole look-back (labs are drawn about once a year: their trends need more than a year) = 1-4
+windows(window_name, max_bucket) as (
+    values ('30d', 1), ('90d', 2), ('365d', 3), ('lookback', 4)
 ),
 
 final as (
-    select * from w_30d
-    union all
-    select * from w_90d
-    union all
-    select * from w_365d
-    union all
-    select * from w_lookback
+    select
+        r.person_id,
+        r.measure,
+        w.window_name,
+        avg(r.value) as mean,
+        min(r.value) as min,
+        max(r.value) as max,
+        -- least squares of value on time in years; null with fewer than 3 readings or all on one day
+        case when count(*) >= 3 and max(r.local_day) > min(r.local_day) then regr_slope(r.value, r.t) end as slope,
+        count(*) as n,
+        sum(r.abnormal::int)::bigint as n_abnormal,   -- null when the measure has no rule
+        date_diff('day', max(r.effective_at)::date, $as_of::date) as days_since_last
+    from readings as r
+    join windows as w on r.bucket <= w.max_bucket
+    group by r.person_id, r.measure, w.window_name
 )
 
 select * from final
