@@ -112,3 +112,48 @@ create table if not exists label (
     event_date    date,                    -- onset (incident) or date found positive (screen)
     reason        varchar not null         -- which code, drug or measurement; or why the label is missing
 );
+
+-- Risk: one row per person x task x as-of date, written by `chronic score` from the registered model.
+create table if not exists risk (
+    person_id     varchar not null,
+    clinic_id     varchar,
+    task          varchar not null,
+    as_of         date not null,
+    probability   double not null,         -- model probability of the task's outcome (incident: within horizon)
+    band          varchar not null,        -- low | moderate | high | very_high (cut-offs: chronic.care.bands)
+    percentile    double,                  -- 0-100, rank of the probability among the clinic's people, same task
+    rule_1        varchar,                 -- the three rules contributing most to this person's risk
+    rule_2        varchar,
+    rule_3        varchar,
+    completeness  double,                  -- share of the core measures with a reading in the look-back (0-1)
+    model_name    varchar not null,
+    model_version varchar not null,
+    scored_at     timestamp not null
+);
+
+-- Plans: one per person and as-of date; items carry their reason and a measurable target.
+create table if not exists plan (
+    plan_id       varchar not null,        -- stable: hash of person_id and start date
+    person_id     varchar not null,
+    clinic_id     varchar,
+    start_date    date not null,
+    band          varchar not null,        -- the person's highest band over tasks
+    next_followup date not null,
+    summary       varchar not null,
+    status        varchar not null         -- active | superseded
+);
+
+create table if not exists plan_item (
+    plan_id        varchar not null,
+    item_id        varchar not null,       -- stable within the plan
+    item_type      varchar not null,       -- e.g. diet_salt, exercise, smoking_cessation, weight_loss, monitor_bp, referral
+    task           varchar,                -- the risk it addresses (null for general items)
+    reason         varchar not null,       -- which risk, which factor, which value
+    target_measure varchar,                -- the indicator the target is on (sbp, weight, fpg, ...)
+    target_op      varchar,                -- <, <=, >=, ... or 'change_pct'
+    target_value   double,
+    baseline_value double,
+    review_days    integer not null,       -- when to judge progress and escalate if none
+    guideline      varchar not null,
+    level          integer not null default 1   -- 1 = as planned; +1 per escalation
+);
