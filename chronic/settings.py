@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,6 +60,16 @@ class Settings(BaseSettings):
         "(else baseline status is unknown and the label is missing).",
     )
 
+    # -- model registry and exports
+    model_name: str = Field("chronic-risk", description="Registered MLflow model name.")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; default: SQLite at DATA_DIR/mlflow.db with artifacts in DATA_DIR/mlartifacts."
+    )
+    export_key: SecretStr | None = Field(
+        None,
+        description="Key of the HMAC-SHA256 that pseudonymises person ids in clinic exports (required outside the demo).",
+    )
+
     @property
     def db_path(self) -> Path:
         """The DuckDB health archive."""
@@ -69,3 +79,18 @@ class Settings(BaseSettings):
     def synth_dir(self) -> Path:
         """Where `chronic demo` writes its synthetic population."""
         return self.data_dir / "synth"
+
+    @property
+    def tracking_uri(self) -> str:
+        """Where MLflow runs and the registry live."""
+        return self.mlflow_tracking_uri or f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_dir(self) -> Path:
+        """MLflow artifacts of the embedded default."""
+        return self.data_dir / "mlartifacts"
+
+    @property
+    def export_dir(self) -> Path:
+        """Clinic exports: exports/<clinic>/<date>/."""
+        return self.data_dir / "exports"
