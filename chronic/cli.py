@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import click
@@ -300,6 +300,97 @@ def _print_features(report: dict) -> None:
             t.add_row(task, f"{r['n_test']:,}", f"{r['positives_test']:,}", str(r.get("crosses")),
                       str(r.get("binned_fields")))
         console.print(t)
+
+
+@main.command()
+@click.option("--mode", type=click.Choice(["incident", "screen"]), default="incident", show_default=True,
+              help="incident: onset within the horizon after the as-of date; screen: positive now.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="As-of date (default: incident = the last reading minus the horizon; screen = the last reading).")
+@click.option("--horizon-years", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Incident horizon in years (default: settings horizon_years = 3).")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the JSON report here (default: DATA_DIR/runs/train-<mode>-<as-of>/report.json).")
+@click.option("--no-ablations", is_flag=True, help="Train SMT-GBDT only (no single-task, supervised-only, no-crosses).")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples for the confidence intervals.")
+@click.pass_obj
+def train(settings: Settings, mode: str, as_of, horizon_years: float | None, report_file: Path | None,
+          no_ablations: bool, bootstrap: int) -> None:
+    """Train SMT-GBDT with its ablations, judge it against the clinical scores on held-out people, log it to MLflow
+    and register it as `chronic-risk@challenger`.
+
+    Prints one row per task: AUROC of the model, of each ablation and of the best clinical score, and the PPV ratio
+    at the score's own cut-off sensitivity. The full report (CIs, calibration, every score) is JSON.
+    """
+    day = as_of.date() if as_of else _default_as_of(settings, mode, horizon_years)
+    _train(settings, mode=mode, as_of=day, horizon_years=horizon_years, report_file=report_file,
+           ablations=not no_ablations, n_boot=bootstrap)
+
+
+def _default_as_of(settings: Settings, mode: str, horizon_years: float | None) -> date:
+    from chronic.archive.db import connect, sql
+
+    if not settings.db_path.exists():
+        console.print(f"[red]error:[/red] no archive at {settings.db_path}; run `chronic ingest` first")
+        sys.exit(1)
+    con = connect(settings.db_path, read_only=True)
+    try:
+        last = con.execute(sql("last_reading_date")).fetchone()[0]
+    finally:
+        con.close()
+    if last is None:
+        console.print("[red]error:[/red] the archive holds no readings")
+        sys.exit(1)
+    if mode == "screen":
+        return last + timedelta(days=1)
+    years = horizon_years or settings.horizon_years
+    return last - timedelta(days=round(365.25 * years))
+
+
+def _train(settings: Settings, *, mode: str, as_of: date, horizon_years: float | None = None,
+           report_file: Path | None = None, ablations: bool = True, n_boot: int = 1000) -> dict:
+    from chronic.model.run import run_training
+
+    started = time.perf_counter()
+    try:
+        with console.status(f"training ({mode}, as of {as_of})") as status:
+            trained, path = run_training(
+                settings, as_of=as_of, mode=mode, horizon_years=horizon_years, report_file=report_file,
+                ablations=ablations, n_boot=n_boot,
+                step=lambda s: status.update(f"training ({mode}, as of {as_of}): {s} "
+                                             f"[{time.perf_counter() - started:.0f} s]"))
+    except (FileNotFoundError, ValueError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        sys.exit(1)
+    _print_train(trained.report)
+    m = trained.report["mlflow"]
+    console.print(f"report: {path}\nMLflow run {m['run_id']}, registered {settings.model_name} version "
+                  f"{m['model_version']} as @challenger ({settings.tracking_uri})")
+    return trained.report
+
+
+def _print_train(report: dict) -> None:
+    from chronic.model.train import MODELS
+
+    t = Table(title=f"held-out AUROC ({report['mode']}, as of {report['as_of']}; "
+                    f"{report['n_people']['test']:,} test people)")
+    for col in ("task", "labelled", "positives", *MODELS, "best clinical score", "score AUROC", "PPV ratio"):
+        t.add_column(col, justify="left" if col in ("task", "best clinical score") else "right")
+    for task, e in report["tasks"].items():
+        models = [e["models"].get(m, {}).get("auroc") for m in MODELS]
+        scored = {k: v for k, v in e.get("scores", {}).items() if v.get("auroc") is not None}
+        best = max(scored, key=lambda k: scored[k]["auroc"]) if scored else None
+        row = [task, f"{e['n_test']:,}", f"{e['positives_test']:,}"]
+        row += ["" if v is None else f"{v:.3f}" for v in models]
+        if best:
+            s = scored[best]
+            ratio = s.get("ppv_ratio")
+            row += [best, f"{s['auroc']:.3f}", "" if ratio is None else f"{ratio:.2f}x"]
+        else:
+            row += ["(none applies)", "", ""]
+        t.add_row(*row)
+    console.print(t)
 
 
 @main.command()

@@ -2,8 +2,8 @@
 
 Why the signal check lives here: a funnel of millions of candidates means nothing unless the selected crosses
 predict better than the fields they were built from. The check is deliberately plain — the same L2 logistic
-regression on (a) the selected crosses a task may use and (b) the one-hot binned fields alone (order 1, no
-selection) — each with its regularisation chosen by cross-validation on the training people, fitted on the
+regression on (a) the one-hot binned fields plus the higher-order crosses selected for the task and (b) the
+one-hot binned fields alone (order 1, no selection): does crossing add held-out signal to the fields? — each with its regularisation chosen by cross-validation on the training people, fitted on the
 training people and scored by AUROC on held-out people.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import scipy.sparse as sp
 
 from chronic.clinical.labels import Mode
 from chronic.dataset import build_dataset, person_split
@@ -80,6 +81,7 @@ def signal(model: CrossFeatures, fields, Y: np.ndarray, test: np.ndarray, tasks:
                          tasks=model.tasks, defining=model.defining)
     base.fit(fields.filter(~test), Y[~test])
     x_cross, x_base = model.transform(fields).tocsr(), base.transform(fields).tocsr()
+    order = model.crosses_["order"].to_numpy()
     out: dict[str, Any] = {}
     for i, task in enumerate(tasks):
         y = Y[:, i]
@@ -88,18 +90,20 @@ def signal(model: CrossFeatures, fields, Y: np.ndarray, test: np.ndarray, tasks:
             out[task] = {"skipped": "too few labelled positives"}
             continue
         row: dict[str, Any] = {"n_test": int(te.sum()), "positives_test": int(y[te].sum())}
-        # crosses: the task's own selected top K; binned fields: every order-1 bin the task may see
-        for name, cols, x in (("crosses", model.selected_[task], x_cross), ("binned_fields", base.task_columns_[task],
-                                                                            x_base)):
-            cols = np.asarray(cols)
-            if len(cols) == 0:
+        # binned fields: every order-1 bin the task may see; crosses: the same bins plus the task's own selected
+        # crosses of order >= 2 (what the crosses add to the fields they are built from)
+        binned = x_base[:, np.asarray(base.task_columns_[task], dtype=np.int64)]
+        sel = np.asarray(model.selected_[task], dtype=np.int64)
+        higher = sel[order[sel] > 1] if len(sel) else sel
+        for name, x in (("crosses", sp.hstack([binned, x_cross[:, higher]], format="csr")), ("binned_fields", binned)):
+            if x.shape[1] == 0:
                 row[name] = None
                 continue
             # the regularisation of each model is chosen by 3-fold CV on the training people only
             lr = LogisticRegressionCV(Cs=[0.003, 0.01, 0.03, 0.1, 0.3, 1.0], cv=3, scoring="roc_auc", max_iter=3000)
-            lr.fit(x[tr][:, cols], y[tr])
-            row[name] = round(float(roc_auc_score(y[te], lr.predict_proba(x[te][:, cols])[:, 1])), 4)
-            row[f"{name}_columns"] = int(len(cols))
+            lr.fit(x[tr], y[tr])
+            row[name] = round(float(roc_auc_score(y[te], lr.predict_proba(x[te])[:, 1])), 4)
+            row[f"{name}_columns"] = int(x.shape[1])
             row[f"{name}_C"] = float(lr.C_[0])
         out[task] = row
     wins = [t for t, r in out.items() if r.get("crosses") is not None and r.get("binned_fields") is not None

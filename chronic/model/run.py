@@ -1,0 +1,55 @@
+"""One training run end to end, shared by `chronic train`, `chronic demo` and the Prefect `train` flow.
+
+Archive -> train and evaluate (chronic.model.train) -> report JSON and figures under DATA_DIR/runs/ -> MLflow run,
+registered as the challenger. The report written to disk is the one logged, with the MLflow run id and version.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from chronic.archive.db import connect
+from chronic.clinical.labels import Mode
+from chronic.model.registry import log_training, report_json
+from chronic.model.train import Step, Trained, train
+from chronic.settings import Settings
+
+__all__ = ["run_training"]
+
+
+def run_training(
+    settings: Settings,
+    *,
+    as_of: date,
+    mode: Mode = "incident",
+    horizon_years: float | None = None,
+    report_file: Path | None = None,
+    register: bool = True,
+    ablations: bool = True,
+    n_boot: int = 1000,
+    step: Step | None = None,
+    **train_params: Any,
+) -> tuple[Trained, Path]:
+    """Train, evaluate, write the report and figures, log and register the model. Returns the result and report path."""
+    if not settings.db_path.exists():
+        raise FileNotFoundError(f"no archive at {settings.db_path}: run `chronic ingest` first")
+    run_dir = settings.data_dir / "runs" / f"train-{mode}-{as_of.isoformat()}"
+    con = connect(settings.db_path, read_only=True)
+    try:
+        trained = train(con, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings,
+                        ablations=ablations, n_boot=n_boot, figures_dir=run_dir / "figures", step=step,
+                        **train_params)
+        from chronic.features import build_fields  # the signature: the fields' names and types, no rows
+
+        sample = build_fields(con, as_of, lookback_days=settings.lookback_days).head(0)
+    finally:
+        con.close()
+    report_file = report_file or run_dir / "report.json"
+    if step:
+        step("mlflow")
+    run_id, version = log_training(settings, trained.features, trained.model, trained.report, sample,
+                                   figures=trained.figures, register=register)
+    report_json(trained.report, report_file)
+    return trained, report_file

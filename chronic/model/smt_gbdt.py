@@ -1,0 +1,375 @@
+"""SMT-GBDT: one semi-supervised multitask gradient-boosted model for the six diseases.
+
+Why this shape (docs/model.md has the measurements):
+
+* **Shared stage** — one XGBoost ensemble of *multi-output trees* (``multi_strategy="multi_output_tree"``): every
+  split is chosen for all tasks at once, so a rare task (CHD) borrows the structure the common tasks (hypertension,
+  dyslipidemia) find in the same risk factors. Its objective is the logistic loss *masked* per cell: a missing label
+  contributes zero gradient and zero hessian — it is never a negative. The shared trees see only the columns that
+  define no task (the leakage rule of ``shared/design.md``).
+* **Task stage** — per task, boosting continues from the shared margin on the columns that task may use, with early
+  stopping on that task's real validation labels: what is specific to one disease is learned there.
+* **Semi-supervised** — self-training: cells with a missing label whose prediction is confident become weighted
+  pseudo-labels and the model is refitted; a round is kept only if the loss on the real validation labels falls.
+  A missing cell's label never entered any fit, so its prediction is already out-of-sample for that label.
+
+The estimator follows scikit-learn's contract: parameters in ``__init__`` (keyword-only, validated in ``fit``), no
+work in ``__init__``, fitted attributes end in ``_``, ``predict_proba`` is the one path to probabilities and
+returns one column per task. ``Y`` is (people, tasks) with NaN for a missing label.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import xgboost as xgb
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["SMTGBDTClassifier", "masked_logloss"]
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
+
+
+def masked_logloss(y: np.ndarray, margin: np.ndarray, weight: np.ndarray | None = None) -> float:
+    """Mean logistic loss over the labelled cells only (NaN = missing); what early stopping and self-training watch."""
+    y = np.asarray(y, dtype=np.float64)
+    ok = np.isfinite(y)
+    if weight is not None:
+        ok &= weight > 0
+    if not ok.any():
+        return float("nan")
+    z = np.asarray(margin, dtype=np.float64)[ok]
+    t = y[ok]
+    w = np.ones_like(t) if weight is None else weight[ok]
+    loss = np.logaddexp(0.0, z) - t * z
+    return float((w * loss).sum() / w.sum())
+
+
+class _MaskedLogistic:
+    """Custom XGBoost objective and metric: logistic loss with per-cell weights, zero where a label is missing."""
+
+    def __init__(self, y: np.ndarray, w: np.ndarray, y_val: np.ndarray | None) -> None:
+        self.y, self.w = np.nan_to_num(y), w
+        self.y_val = y_val
+
+    def objective(self, margin: np.ndarray, _: xgb.DMatrix) -> tuple[np.ndarray, np.ndarray]:
+        p = _sigmoid(margin.reshape(self.y.shape))
+        grad = (p - self.y) * self.w
+        hess = np.maximum(p * (1.0 - p), 1e-6) * self.w
+        return grad, hess
+
+    def metric(self, margin: np.ndarray, _: xgb.DMatrix) -> tuple[str, float]:
+        return "masked_logloss", masked_logloss(self.y_val, margin.reshape(self.y_val.shape))
+
+
+def _as_csr(X: Any) -> sp.csr_matrix:
+    if sp.issparse(X):
+        return sp.csr_matrix(X, dtype=np.float32)
+    return sp.csr_matrix(np.asarray(X, dtype=np.float32))
+
+
+class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
+    """Semi-supervised multitask GBDT: shared multi-output trees, per-task stages, self-training.
+
+    Parameters
+    ----------
+    task_names : names of Y's columns (default ``task0..``).
+    task_columns : ``{task: column indices}`` the task's stage may use; None = every column.
+    shared_columns : columns the shared trees may use (those that define no task); None = every column.
+    n_shared : most boosting rounds of the shared stage (early stopping picks fewer).
+    n_task : most boosting rounds of each task stage.
+    learning_rate, max_depth, min_child_weight, subsample, colsample_bytree, reg_lambda : XGBoost tree parameters.
+    early_stopping_rounds : rounds without improvement of the validation loss before a stage stops.
+    validation_fraction : share of people held out of training for early stopping and self-training decisions.
+    self_training_rounds : refits with pseudo-labels (0 = supervised only).
+    pseudo_confidence : a missing cell becomes a pseudo-label when max(p, 1 - p) reaches this.
+    pseudo_weight : weight of a pseudo-label relative to a real one.
+    n_jobs : threads; random_state : seed of the validation split and row subsampling.
+    """
+
+    _parameter_constraints: dict = {
+        "task_names": [list, tuple, None],
+        "task_columns": [dict, None],
+        "shared_columns": ["array-like", None],
+        "n_shared": [Interval(Integral, 0, None, closed="left")],
+        "n_task": [Interval(Integral, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, 1, closed="right")],
+        "max_depth": [Interval(Integral, 1, 16, closed="both")],
+        "min_child_weight": [Interval(Real, 0, None, closed="left")],
+        "subsample": [Interval(Real, 0, 1, closed="right")],
+        "colsample_bytree": [Interval(Real, 0, 1, closed="right")],
+        "reg_lambda": [Interval(Real, 0, None, closed="left")],
+        "early_stopping_rounds": [Interval(Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "self_training_rounds": [Interval(Integral, 0, None, closed="left")],
+        "pseudo_confidence": [Interval(Real, 0.5, 1, closed="right")],
+        "pseudo_weight": [Interval(Real, 0, 1, closed="right")],
+        "n_jobs": [Integral, None],
+        "random_state": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        *,
+        task_names: Sequence[str] | None = None,
+        task_columns: dict[str, Sequence[int]] | None = None,
+        shared_columns: Sequence[int] | None = None,
+        n_shared: int = 300,
+        n_task: int = 200,
+        learning_rate: float = 0.1,
+        max_depth: int = 4,
+        min_child_weight: float = 5.0,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        early_stopping_rounds: int = 20,
+        validation_fraction: float = 0.15,
+        self_training_rounds: int = 1,
+        pseudo_confidence: float = 0.95,
+        pseudo_weight: float = 0.3,
+        n_jobs: int | None = None,
+        random_state: int | None = 0,
+    ) -> None:
+        self.task_names = task_names
+        self.task_columns = task_columns
+        self.shared_columns = shared_columns
+        self.n_shared = n_shared
+        self.n_task = n_task
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
+        self.self_training_rounds = self_training_rounds
+        self.pseudo_confidence = pseudo_confidence
+        self.pseudo_weight = pseudo_weight
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------------------------------------ fit
+    def _xgb_params(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "tree_method": "hist", "eta": self.learning_rate, "max_depth": self.max_depth,
+            "min_child_weight": self.min_child_weight, "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree, "lambda": self.reg_lambda,
+            "nthread": self.n_jobs or 0, "seed": self.random_state or 0, "verbosity": 0, **extra,
+        }
+
+    def fit(self, X: Any, Y: Any) -> SMTGBDTClassifier:
+        """Fit on people x features `X` (dense or sparse) and labels `Y` (people x tasks, NaN = missing)."""
+        self._validate_params()
+        X = _as_csr(X)
+        Y = np.asarray(Y, dtype=np.float64)
+        if Y.ndim == 1:
+            Y = Y[:, None]
+        if Y.shape[0] != X.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+        lab = Y[np.isfinite(Y)]
+        if lab.size and not np.isin(lab, (0.0, 1.0)).all():
+            raise ValueError("Y must hold 0, 1 or NaN (missing)")
+        n, T = Y.shape
+        self.n_features_in_ = X.shape[1]
+        self.task_names_ = tuple(self.task_names) if self.task_names is not None else tuple(
+            f"task{i}" for i in range(T))
+        if len(self.task_names_) != T:
+            raise ValueError(f"task_names has {len(self.task_names_)} names for {T} columns of Y")
+        self.classes_ = np.array([0, 1])
+        every = np.arange(X.shape[1])
+        self.shared_columns_ = every if self.shared_columns is None else np.asarray(self.shared_columns, np.int64)
+        tc = self.task_columns or {}
+        self.task_columns_ = {t: np.asarray(tc.get(t, every), dtype=np.int64) for t in self.task_names_}
+
+        rng = np.random.default_rng(self.random_state)
+        val = rng.random(n) < self.validation_fraction
+        if (~val).sum() < 2:
+            val[:] = False
+        self.history_: list[dict[str, Any]] = []
+        W = np.isfinite(Y).astype(np.float64)  # real labels weigh 1, missing 0
+        best = self._fit_once(X, Y, W, val)
+        best_loss = self._val_loss(X, Y, val, best)
+        self.history_.append({"round": 0, "pseudo_labels": 0, "val_logloss": best_loss})
+        Yp, Wp = Y.copy(), W.copy()
+        for r in range(1, self.self_training_rounds + 1):
+            p = _sigmoid(self._margin(X[~val], best))
+            missing = ~np.isfinite(Y[~val])
+            sure = missing & (np.maximum(p, 1 - p) >= self.pseudo_confidence)
+            if not sure.any():
+                break
+            yt, wt = Yp[~val], Wp[~val]
+            yt[sure] = (p[sure] >= 0.5).astype(np.float64)
+            wt[sure] = self.pseudo_weight
+            Yp[~val], Wp[~val] = yt, wt
+            cand = self._fit_once(X, Yp, Wp, val)
+            loss = self._val_loss(X, Y, val, cand)
+            self.history_.append({"round": r, "pseudo_labels": int(sure.sum()), "val_logloss": loss,
+                                  "pseudo_positive": int((yt[sure] == 1).sum())})
+            if not loss < best_loss:
+                break
+            best, best_loss = cand, loss
+        self.shared_booster_, self.task_boosters_, self.n_rounds_ = best
+        self.self_training_used_ = sum(1 for h in self.history_[1:] if h["val_logloss"] <= best_loss) if len(
+            self.history_) > 1 else 0
+        return self
+
+    def _val_loss(self, X: sp.csr_matrix, Y: np.ndarray, val: np.ndarray, fitted: tuple) -> float:
+        if not val.any():
+            return float("nan")
+        return masked_logloss(Y[val], self._margin(X[val], fitted))
+
+    def _fit_once(self, X: sp.csr_matrix, Y: np.ndarray, W: np.ndarray, val: np.ndarray) -> tuple:
+        """Shared multi-output stage, then one stage per task from the shared margin."""
+        T = Y.shape[1]
+        tr = ~val
+        Xs = X[:, self.shared_columns_]
+        y_val = np.where(W[val] > 0, Y[val], np.nan)  # real labels only decide early stopping
+        rounds: dict[str, int] = {}
+        shared = None
+        margin_tr, margin_val = np.zeros((tr.sum(), T)), np.zeros((val.sum(), T))
+        if self.n_shared > 0 and Xs.shape[1] > 0:
+            loss = _MaskedLogistic(Y[tr], W[tr], y_val)
+            dtr = xgb.DMatrix(Xs[tr], label=np.nan_to_num(Y[tr]))
+            evals = []
+            if val.any():
+                dval = xgb.DMatrix(Xs[val], label=np.nan_to_num(Y[val]))
+                evals = [(dval, "val")]
+            params = self._xgb_params(multi_strategy="multi_output_tree", num_target=T, base_score=0.0,
+                                      disable_default_eval_metric=1)
+            # a shared base margin per task (its log-odds) so trees model departures from it
+            base = np.log(np.clip((np.nansum(Y[tr] * W[tr], 0) + 1) / (W[tr].sum(0) + 2), 1e-6, 1 - 1e-6))
+            base = base - np.log1p(-np.exp(base))
+            dtr.set_base_margin(np.tile(base, (tr.sum(), 1)).ravel())
+            if evals:
+                dval.set_base_margin(np.tile(base, (val.sum(), 1)).ravel())
+            shared = xgb.train(params, dtr, self.n_shared, obj=loss.objective, custom_metric=loss.metric,
+                               evals=evals, early_stopping_rounds=self.early_stopping_rounds if evals else None,
+                               verbose_eval=False)
+            if evals:
+                shared = shared[: shared.best_iteration + 1]
+            shared.set_attr(base_margin=",".join(repr(float(b)) for b in base))
+            rounds["shared"] = shared.num_boosted_rounds()
+            margin_tr = self._shared_margin(shared, Xs[tr], T)
+            margin_val = self._shared_margin(shared, Xs[val], T) if val.any() else margin_val
+        boosters: list[xgb.Booster | None] = []
+        for i, task in enumerate(self.task_names_):
+            cols = self.task_columns_[task]
+            lab_tr = tr & (W[:, i] > 0)
+            if self.n_task == 0 or len(cols) == 0 or lab_tr.sum() < 2 or len(np.unique(Y[lab_tr, i])) < 2:
+                boosters.append(None)
+                rounds[task] = 0
+                continue
+            rows_tr = W[tr, i] > 0
+            dtr = xgb.DMatrix(X[lab_tr][:, cols], label=Y[lab_tr, i], weight=W[lab_tr, i],
+                              base_margin=margin_tr[rows_tr, i])
+            evals = []
+            lab_val = np.isfinite(y_val[:, i]) if val.any() else np.zeros(0, bool)
+            if lab_val.sum() > 0 and len(np.unique(y_val[lab_val, i])) == 2:
+                dval = xgb.DMatrix(X[val][lab_val][:, cols], label=y_val[lab_val, i],
+                                   base_margin=margin_val[lab_val, i])
+                evals = [(dval, "val")]
+            params = self._xgb_params(objective="binary:logistic", eval_metric="logloss", base_score=0.5)
+            b = xgb.train(params, dtr, self.n_task, evals=evals,
+                          early_stopping_rounds=self.early_stopping_rounds if evals else None, verbose_eval=False)
+            if evals:
+                b = b[: b.best_iteration + 1] if b.best_iteration >= 0 else b
+            boosters.append(b)
+            rounds[task] = b.num_boosted_rounds()
+        return shared, boosters, rounds
+
+    # ------------------------------------------------------------------------------------------ predict
+    @staticmethod
+    def _shared_margin(booster: xgb.Booster, Xs: sp.csr_matrix, T: int) -> np.ndarray:
+        base = np.array([float(v) for v in booster.attr("base_margin").split(",")])
+        d = xgb.DMatrix(Xs)
+        d.set_base_margin(np.tile(base, (Xs.shape[0], 1)).ravel())
+        return booster.predict(d, output_margin=True).reshape(Xs.shape[0], T)
+
+    def _margin(self, X: sp.csr_matrix, fitted: tuple) -> np.ndarray:
+        shared, boosters, _ = fitted
+        T = len(self.task_names_)
+        m = np.zeros((X.shape[0], T)) if shared is None else self._shared_margin(
+            shared, X[:, self.shared_columns_], T)
+        for i, b in enumerate(boosters):
+            if b is not None:
+                d = xgb.DMatrix(X[:, self.task_columns_[self.task_names_[i]]], base_margin=m[:, i])
+                m[:, i] = b.predict(d, output_margin=True)
+        return m
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Log-odds per person and task (people x tasks)."""
+        check_is_fitted(self, "task_boosters_")
+        X = _as_csr(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, the model was fitted on {self.n_features_in_}")
+        return self._margin(X, (self.shared_booster_, self.task_boosters_, self.n_rounds_))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Probability of each task's outcome: people x tasks (one column per task, not per class)."""
+        return _sigmoid(self.decision_function(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """0/1 per person and task at probability 0.5 (a convenience; risk bands are what clinics use)."""
+        return (self.predict_proba(X) >= 0.5).astype(np.int64)
+
+    def __sklearn_tags__(self):  # noqa: D105
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
+        tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = True
+        return tags
+
+    # ---------------------------------------------------------------------------------------- save / load
+    def save(self, directory: str | Path) -> None:
+        """Write the fitted model as XGBoost JSON boosters plus a JSON manifest (no pickle)."""
+        check_is_fitted(self, "task_boosters_")
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        if self.shared_booster_ is not None:
+            self.shared_booster_.save_model(d / "shared.json")
+        for task, b in zip(self.task_names_, self.task_boosters_):
+            if b is not None:
+                b.save_model(d / f"task_{task}.json")
+        params = self.get_params()
+        params["task_columns"] = params["shared_columns"] = None  # stored fitted, below
+        params["task_names"] = list(self.task_names_)
+        doc = {
+            "format": "chronic.smt_gbdt/1", "params": params, "n_features_in": int(self.n_features_in_),
+            "shared_columns": self.shared_columns_.tolist(),
+            "task_columns": {t: c.tolist() for t, c in self.task_columns_.items()},
+            "tasks_with_stage": [t for t, b in zip(self.task_names_, self.task_boosters_) if b is not None],
+            "n_rounds": self.n_rounds_, "history": self.history_,
+        }
+        (d / "smt_gbdt.json").write_text(json.dumps(doc), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> SMTGBDTClassifier:
+        """Read a model written by :meth:`save`; it predicts the same probabilities."""
+        d = Path(directory)
+        doc = json.loads((d / "smt_gbdt.json").read_text(encoding="utf-8"))
+        if doc.get("format") != "chronic.smt_gbdt/1":
+            raise ValueError(f"{d}: not a chronic SMT-GBDT model directory")
+        est = cls(**doc["params"])
+        est.task_names_ = tuple(doc["params"]["task_names"])
+        est.n_features_in_ = doc["n_features_in"]
+        est.classes_ = np.array([0, 1])
+        est.shared_columns_ = np.array(doc["shared_columns"], dtype=np.int64)
+        est.task_columns_ = {t: np.array(c, dtype=np.int64) for t, c in doc["task_columns"].items()}
+        est.shared_booster_ = xgb.Booster(model_file=d / "shared.json") if (d / "shared.json").exists() else None
+        est.task_boosters_ = [xgb.Booster(model_file=d / f"task_{t}.json") if t in doc["tasks_with_stage"] else None
+                              for t in est.task_names_]
+        est.n_rounds_, est.history_ = doc["n_rounds"], doc["history"]
+        est.self_training_used_ = 0
+        return est
