@@ -4,7 +4,8 @@ XGBoost's TreeSHAP (``pred_contribs``) does not support multi-output trees, so t
 path attribution (Saabas): every split on a person's path moves the node value from parent to child, and that
 move is credited to the split's column. Node values are cover-weighted means of their children, so the credits
 along a path sum to (leaf - root) exactly, and root values plus the base margin form the bias. The task stages
-are single-output trees and use TreeSHAP. Both are additive, so for every person and task
+are single-output trees and use TreeSHAP; the fusion with a logistic regression adds each matched rule's weighted
+coefficient. All are additive, so for every person and task
 ``bias + sum(contributions) == decision_function`` (a test checks it).
 
 The per-tree work (node values, path credits) runs once per model over a few thousand nodes; people are handled
@@ -109,6 +110,13 @@ class Explainer:
             co = dense.tocoo()
             out = out + sp.csr_matrix((co.data, (co.row, cols[co.col])), shape=out.shape)
             bias = sh[:, -1] - shared_margin + bias  # TreeSHAP's bias already holds the shared margin
+        f = (m.fusion_ or [None] * len(m.task_names_))[i]
+        if f is not None:  # the blend is linear in the trees' margin and in the linear model's terms
+            cols = m.task_columns_[task]
+            lin = X[:, cols].multiply(f["coef"][None, :]).tocoo()
+            linear = sp.csr_matrix((lin.data, (lin.row, cols[lin.col])), shape=out.shape)
+            out = out * f["w_trees"] + linear * f["w_linear"]
+            bias = f["bias"] + f["w_trees"] * bias + f["w_linear"] * f["intercept"]
         return out.tocsr(), bias
 
 

@@ -94,6 +94,10 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
     self_training_rounds : refits with pseudo-labels (0 = supervised only).
     pseudo_confidence : a missing cell becomes a pseudo-label when max(p, 1 - p) reaches this.
     pseudo_weight : weight of a pseudo-label relative to a real one.
+    fusion : blend each task's boosted margin with an L2 logistic regression on the same columns, the blend
+        weights fitted on the validation people (a stacked, calibrated fusion; trees find interactions, the
+        linear model is steadier where positives are few).
+    fusion_C : inverse L2 strength of the fusion's logistic regression.
     n_jobs : threads; random_state : seed of the validation split and row subsampling.
     """
 
@@ -114,6 +118,8 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         "self_training_rounds": [Interval(Integral, 0, None, closed="left")],
         "pseudo_confidence": [Interval(Real, 0.5, 1, closed="right")],
         "pseudo_weight": [Interval(Real, 0, 1, closed="right")],
+        "fusion": ["boolean"],
+        "fusion_C": [Interval(Real, 0, None, closed="neither")],
         "n_jobs": [Integral, None],
         "random_state": [Integral, None],
     }
@@ -137,6 +143,8 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         self_training_rounds: int = 1,
         pseudo_confidence: float = 0.95,
         pseudo_weight: float = 0.3,
+        fusion: bool = True,
+        fusion_C: float = 0.05,
         n_jobs: int | None = None,
         random_state: int | None = 0,
     ) -> None:
@@ -156,6 +164,8 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         self.self_training_rounds = self_training_rounds
         self.pseudo_confidence = pseudo_confidence
         self.pseudo_weight = pseudo_weight
+        self.fusion = fusion
+        self.fusion_C = fusion_C
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -203,7 +213,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         self.history_.append({"round": 0, "pseudo_labels": 0, "val_logloss": best_loss})
         Yp, Wp = Y.copy(), W.copy()
         for r in range(1, self.self_training_rounds + 1):
-            p = _sigmoid(self._margin(X[~val], best))
+            p = _sigmoid(self._fused(X[~val], best))
             missing = ~np.isfinite(Y[~val])
             sure = missing & (np.maximum(p, 1 - p) >= self.pseudo_confidence)
             if not sure.any():
@@ -219,7 +229,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
             if not loss < best_loss:
                 break
             best, best_loss = cand, loss
-        self.shared_booster_, self.task_boosters_, self.n_rounds_ = best
+        self.shared_booster_, self.task_boosters_, self.n_rounds_, self.fusion_ = best
         self.self_training_used_ = sum(1 for h in self.history_[1:] if h["val_logloss"] <= best_loss) if len(
             self.history_) > 1 else 0
         return self
@@ -227,7 +237,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
     def _val_loss(self, X: sp.csr_matrix, Y: np.ndarray, val: np.ndarray, fitted: tuple) -> float:
         if not val.any():
             return float("nan")
-        return masked_logloss(Y[val], self._margin(X[val], fitted))
+        return masked_logloss(Y[val], self._fused(X[val], fitted))
 
     def _fit_once(self, X: sp.csr_matrix, Y: np.ndarray, W: np.ndarray, val: np.ndarray) -> tuple:
         """Shared multi-output stage, then one stage per task from the shared margin."""
@@ -286,7 +296,34 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
                 b = b[: b.best_iteration + 1] if b.best_iteration >= 0 else b
             boosters.append(b)
             rounds[task] = b.num_boosted_rounds()
-        return shared, boosters, rounds
+        fusion = self._fit_fusion(X, Y, W, val, y_val, (shared, boosters, rounds, None)) if self.fusion else None
+        return shared, boosters, rounds, fusion
+
+    def _fit_fusion(self, X: sp.csr_matrix, Y: np.ndarray, W: np.ndarray, val: np.ndarray, y_val: np.ndarray,
+                    fitted: tuple) -> list[dict[str, Any] | None]:
+        """Per task: a logistic regression on the task's columns, and blend weights fitted on validation people."""
+        from sklearnex.linear_model import LogisticRegression  # Intel-accelerated (bench/train.py measures it)
+
+        tr = ~val
+        trees_val = self._margin(X[val], fitted) if val.any() else None
+        out: list[dict[str, Any] | None] = []
+        for i, task in enumerate(self.task_names_):
+            cols = self.task_columns_[task]
+            lab = tr & (W[:, i] > 0)
+            lab_val = np.isfinite(y_val[:, i]) if val.any() else np.zeros(0, bool)
+            if (len(cols) == 0 or len(np.unique(Y[lab, i])) < 2 or lab_val.sum() == 0
+                    or len(np.unique(y_val[lab_val, i])) < 2):
+                out.append(None)
+                continue
+            lr = LogisticRegression(C=self.fusion_C, max_iter=2000)
+            lr.fit(X[lab][:, cols], Y[lab, i].astype(int), sample_weight=W[lab, i])
+            linear = X[val][lab_val][:, cols] @ lr.coef_.ravel() + lr.intercept_[0]
+            stack = np.column_stack([trees_val[lab_val, i], linear])
+            blend = LogisticRegression(C=1.0).fit(stack, y_val[lab_val, i].astype(int))
+            out.append({"coef": lr.coef_.ravel().astype(np.float64), "intercept": float(lr.intercept_[0]),
+                        "w_trees": float(blend.coef_[0, 0]), "w_linear": float(blend.coef_[0, 1]),
+                        "bias": float(blend.intercept_[0])})
+        return out
 
     # ------------------------------------------------------------------------------------------ predict
     @staticmethod
@@ -296,8 +333,18 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         d.set_base_margin(np.tile(base, (Xs.shape[0], 1)).ravel())
         return booster.predict(d, output_margin=True).reshape(Xs.shape[0], T)
 
+    def _fused(self, X: sp.csr_matrix, fitted: tuple) -> np.ndarray:
+        """Final log-odds: the trees' margin, blended with the linear model where a task has a fusion."""
+        m = self._margin(X, fitted)
+        for i, f in enumerate(fitted[3] or []):
+            if f is not None:
+                linear = X[:, self.task_columns_[self.task_names_[i]]] @ f["coef"] + f["intercept"]
+                m[:, i] = f["bias"] + f["w_trees"] * m[:, i] + f["w_linear"] * linear
+        return m
+
     def _margin(self, X: sp.csr_matrix, fitted: tuple) -> np.ndarray:
-        shared, boosters, _ = fitted
+        """The trees' log-odds: shared stage plus each task's stage."""
+        shared, boosters = fitted[0], fitted[1]
         T = len(self.task_names_)
         m = np.zeros((X.shape[0], T)) if shared is None else self._shared_margin(
             shared, X[:, self.shared_columns_], T)
@@ -313,7 +360,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         X = _as_csr(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, the model was fitted on {self.n_features_in_}")
-        return self._margin(X, (self.shared_booster_, self.task_boosters_, self.n_rounds_))
+        return self._fused(X, (self.shared_booster_, self.task_boosters_, self.n_rounds_, self.fusion_))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probability of each task's outcome: people x tasks (one column per task, not per class)."""
@@ -351,6 +398,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
             "task_columns": {t: c.tolist() for t, c in self.task_columns_.items()},
             "tasks_with_stage": [t for t, b in zip(self.task_names_, self.task_boosters_) if b is not None],
             "n_rounds": self.n_rounds_, "history": self.history_,
+            "fusion": [None if f is None else {**f, "coef": f["coef"].tolist()} for f in (self.fusion_ or [])],
         }
         (d / "smt_gbdt.json").write_text(json.dumps(doc), encoding="utf-8")
 
@@ -371,5 +419,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         est.task_boosters_ = [xgb.Booster(model_file=d / f"task_{t}.json") if t in doc["tasks_with_stage"] else None
                               for t in est.task_names_]
         est.n_rounds_, est.history_ = doc["n_rounds"], doc["history"]
+        est.fusion_ = [None if f is None else {**f, "coef": np.array(f["coef"], dtype=np.float64)}
+                       for f in doc.get("fusion", [])] or None
         est.self_training_used_ = 0
         return est

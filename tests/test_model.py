@@ -1,0 +1,284 @@
+"""SMT-GBDT: the estimator contract, masked labels, explanations, save/load, training, the MLflow registry."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import scipy.sparse as sp
+
+from chronic.model.explain import Explainer, top_rules
+from chronic.model.smt_gbdt import SMTGBDTClassifier, _MaskedLogistic, masked_logloss
+from tests.conftest import MODEL_AS_OF
+
+FAST = {"n_shared": 40, "n_task": 30, "early_stopping_rounds": 10, "n_jobs": 1}
+
+
+def _toy(n: int = 3000, seed: int = 0, missing: float = 0.4) -> tuple[sp.csr_matrix, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, 40, density=0.25, format="csr", random_state=seed, dtype=np.float32)
+    X.data[:] = 1
+    z = X[:, :4].toarray() @ np.array([1.5, 1.0, -1.0, 0.8])
+    Y = np.column_stack([rng.random(n) < 1 / (1 + np.exp(-(z - 1.5 + 0.4 * k))) for k in range(3)]).astype(float)
+    Y[rng.random(Y.shape) < missing] = np.nan
+    return X, Y
+
+
+def test_masked_objective_gives_no_gradient_to_missing_cells():
+    y = np.array([[1.0, np.nan], [0.0, 1.0]])
+    w = np.isfinite(y).astype(float)
+    loss = _MaskedLogistic(y, w, y)
+    grad, hess = loss.objective(np.zeros(4), None)
+    assert grad[0, 1] == 0 and hess[0, 1] == 0
+    assert grad[0, 0] == pytest.approx(-0.5) and grad[1, 0] == pytest.approx(0.5)
+    assert masked_logloss(y, np.zeros((2, 2))) == pytest.approx(np.log(2))
+
+
+def test_missing_labels_never_count_as_negatives():
+    """Labelled cells are 80 % positive; 70 % of cells are missing. Read as negatives, the mean would be ~0.24."""
+    rng = np.random.default_rng(1)
+    n = 4000
+    X = sp.csr_matrix(rng.integers(0, 2, size=(n, 10)).astype(np.float32))
+    Y = (rng.random((n, 2)) < 0.8).astype(float)
+    Y[rng.random((n, 2)) < 0.7] = np.nan
+    model = SMTGBDTClassifier(self_training_rounds=0, **FAST).fit(X, Y)
+    p = model.predict_proba(X)
+    assert p.shape == (n, 2)
+    assert np.all(p.mean(axis=0) > 0.7)
+    as_zero = SMTGBDTClassifier(self_training_rounds=0, **FAST).fit(X, np.nan_to_num(Y))
+    assert np.all(as_zero.predict_proba(X).mean(axis=0) < 0.4)  # the contrast: what a leak of NaN -> 0 looks like
+
+
+def test_rejects_bad_labels_and_shapes():
+    X, Y = _toy(200)
+    with pytest.raises(ValueError, match="0, 1 or NaN"):
+        SMTGBDTClassifier(**FAST).fit(X, np.where(np.isnan(Y), 2.0, Y))
+    with pytest.raises(ValueError, match="rows"):
+        SMTGBDTClassifier(**FAST).fit(X[:100], Y)
+    model = SMTGBDTClassifier(**FAST).fit(X, Y)
+    with pytest.raises(ValueError, match="features"):
+        model.predict_proba(X[:, :10])
+
+
+def test_learns_and_columns_are_respected():
+    X, Y = _toy()
+    cols = {"task0": np.arange(4, 40), "task1": np.arange(40), "task2": np.arange(40)}
+    model = SMTGBDTClassifier(task_names=["task0", "task1", "task2"], task_columns=cols,
+                              shared_columns=np.arange(4, 40), **FAST).fit(X, Y)
+    used_shared = {int(k[1:]) for k in model.shared_booster_.get_score(importance_type="weight")}
+    assert used_shared and used_shared <= set(range(36))  # shared trees see only columns 4.. (re-indexed 0..35)
+    e = Explainer(model)
+    c0, _ = e.contributions(X, "task0")
+    assert abs(c0[:, :4]).sum() == 0  # task0 may not use columns 0-3: nothing credits them
+    from chronic.evaluation import auroc
+
+    p = model.predict_proba(X)
+    ok = np.isfinite(Y[:, 1])
+    assert auroc(Y[ok, 1], p[ok, 1]) > 0.75
+
+
+def test_contributions_add_up_to_the_margin_and_top_rules_are_matched():
+    X, Y = _toy()
+    model = SMTGBDTClassifier(**FAST).fit(X, Y)
+    e = Explainer(model)
+    margin = model.decision_function(X)
+    for i, task in enumerate(model.task_names_):
+        c, bias = e.contributions(X, task)
+        np.testing.assert_allclose(np.asarray(c.sum(axis=1)).ravel() + bias, margin[:, i], atol=1e-4)
+    names = np.array([f"rule {j}" for j in range(X.shape[1])], dtype=object)
+    texts, values = top_rules(e, X, names, k=3)["task0"]
+    dense = X.toarray()
+    for r in range(50):
+        for t, v in zip(texts[r], values[r]):
+            if t is not None:
+                assert dense[r, int(t.split()[1])] == 1 and v > 0
+    assert np.all(np.diff(np.nan_to_num(values, nan=-1), axis=1) <= 0)
+
+
+def test_save_load_gives_identical_probabilities(tmp_path):
+    X, Y = _toy()
+    model = SMTGBDTClassifier(**FAST).fit(X, Y)
+    model.save(tmp_path / "m")
+    again = SMTGBDTClassifier.load(tmp_path / "m")
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    assert again.get_params() == {**model.get_params(), "task_columns": None, "shared_columns": None,
+                                  "task_names": list(model.task_names_)}
+
+
+def test_same_seed_same_model():
+    X, Y = _toy()
+    a = SMTGBDTClassifier(random_state=3, **FAST).fit(X, Y).predict_proba(X)
+    b = SMTGBDTClassifier(random_state=3, **FAST).fit(X, Y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+
+
+# Which of scikit-learn's estimator checks apply (docs/model.md lists the rest and why): the contract checks on
+# parameters, fitted state and input width. Most other checks fit multiclass y (0, 1, 2) or compare
+# predict_proba against one column per class; this estimator takes 0 / 1 / NaN per task and returns one
+# probability per task, so it rejects them by design (test_rejects_bad_labels_and_shapes).
+CHECKS = [
+    "check_no_attributes_set_in_init", "check_parameters_default_constructible", "check_get_params_invariance",
+    "check_set_params", "check_estimators_unfitted", "check_fit2d_1sample", "check_n_features_in",
+]
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_sklearn_estimator_checks(name):
+    from sklearn.utils import estimator_checks
+
+    check = getattr(estimator_checks, name)
+    est = SMTGBDTClassifier(n_shared=5, n_task=5, self_training_rounds=0, n_jobs=1)
+    try:
+        check("SMTGBDTClassifier", est)
+    except (ValueError, IndexError) as e:  # a check that feeds one sample must get a clear error, not a crash
+        if name != "check_fit2d_1sample":
+            raise
+        assert str(e)
+
+
+# --------------------------------------------------------------------------------------------- on an archive
+@pytest.fixture(scope="module")
+def trained(synthetic_archive, tmp_path_factory):
+    """One full training run (features, SMT-GBDT, ablations, evaluation, MLflow) on the small archive."""
+    from chronic.model.run import run_training
+    from chronic.settings import Settings
+
+    data = tmp_path_factory.mktemp("train") / "data"
+    shutil.copytree(synthetic_archive, data)
+    settings = Settings(data_dir=data)
+    result, path = run_training(settings, as_of=MODEL_AS_OF, mode="incident", n_boot=100,
+                                model_params=FAST, crosses={"top_k": 100})
+    return settings, result, path
+
+
+@pytest.mark.slow
+def test_training_report_has_the_contract(trained):
+    import json
+
+    _, result, path = trained
+    report = json.loads(Path(path).read_text())
+    assert {"mode", "as_of", "n_people", "features", "timings_s", "mlflow", "tasks"} <= set(report)
+    assert report["mlflow"]["run_id"] and report["mlflow"]["model_version"] == "1"
+    scored = [t for t, e in report["tasks"].items() if e["models"]]
+    assert len(scored) >= 3
+    for task in scored:
+        e = report["tasks"][task]
+        assert set(e["models"]) == {"smt_gbdt", "single_task_lgbm", "supervised_only", "no_crosses"}
+        m = e["models"]["smt_gbdt"]
+        assert m["auroc_ci"][0] <= m["auroc"] <= m["auroc_ci"][1]
+        for s in e["scores"].values():
+            if "skipped" not in s:
+                assert {"auroc", "cutoff", "sensitivity", "ppv", "model_ppv_at_same_sensitivity", "ppv_ratio",
+                        "auroc_diff", "auroc_diff_ci"} <= set(s)
+    assert report["tasks"]["t2d"]["scores"], "FINDRISC, ADA and CDRS apply to t2d"
+
+
+@pytest.mark.slow
+def test_registered_model_gives_the_fitted_probabilities(trained):
+    from chronic.archive.db import connect
+    from chronic.features import build_fields
+    from chronic.model.registry import load_model
+
+    settings, result, _ = trained
+    con = connect(settings.db_path, read_only=True)
+    try:
+        fields = build_fields(con, MODEL_AS_OF)
+    finally:
+        con.close()
+    pyfunc, version = load_model(settings, "challenger")
+    assert version == "1"
+    got = pyfunc.predict(fields.drop("person_id", "clinic_id").to_pandas())
+    want = result.model.predict_proba(result.features.transform(fields))
+    assert list(got.columns) == list(result.model.task_names_)
+    np.testing.assert_allclose(got.to_numpy(), want, rtol=1e-6, atol=1e-9)
+    # a frame missing fields still scores (missing bins), and the same frame scores the same
+    partial = pyfunc.predict(fields.select("age", "sex").to_pandas())
+    assert partial.shape == (fields.height, 6) and np.isfinite(partial.to_numpy()).all()
+
+
+@pytest.mark.slow
+def test_no_person_id_in_mlflow_artifacts(trained):
+    from chronic.archive.db import connect
+
+    settings, _, _ = trained
+    con = connect(settings.db_path, read_only=True)
+    try:
+        ids = [r[0] for r in con.execute("select person_id from person").fetchall()]
+    finally:
+        con.close()
+    blobs = [p.read_bytes() for p in settings.artifact_dir.rglob("*") if p.is_file()]
+    assert blobs
+    text = b"\n".join(blobs)
+    leaked = [i for i in ids if i.encode() in text]
+    assert not leaked, f"{len(leaked)} person ids found in MLflow artifacts"
+
+
+@pytest.mark.slow
+def test_screen_mode_on_single_visit_people(synthetic_archive, tmp_path):
+    """Cross-sectional data: keep only each person's last day of readings; screen mode still trains and ranks."""
+    from chronic.archive.db import connect
+    from chronic.model.train import train
+    from chronic.settings import Settings
+
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_archive, data)
+    settings = Settings(data_dir=data)
+    con = connect(settings.db_path)
+    try:
+        con.execute("""
+            delete from observation o using (
+                select person_id, max(cast(effective_at as date)) as last_day from observation group by person_id
+            ) l
+            where o.person_id = l.person_id and cast(o.effective_at as date) <> l.last_day
+        """)
+        days = con.execute("select max(n) from (select count(distinct cast(effective_at as date)) n "
+                           "from observation group by person_id)").fetchone()[0]
+        assert days == 1
+        result = train(con, as_of=MODEL_AS_OF.replace(year=2026, month=1, day=1), mode="screen", settings=settings,
+                       ablations=False, n_boot=50, model_params=FAST, crosses={"top_k": 100})
+    finally:
+        con.close()
+    feats = result.features
+    assert feats.leakage_rule
+    names = feats.get_feature_names_out()
+    hyp = names[feats.task_columns_["hypertension"]]
+    assert not any("SBP" in r or "DBP" in r for r in hyp)  # the task's own defining measures never reach it
+    aurocs = {t: e["models"]["smt_gbdt"]["auroc"] for t, e in result.report["tasks"].items() if e["models"]}
+    assert len(aurocs) >= 4 and np.mean(list(aurocs.values())) > 0.6
+
+
+def test_single_task_baseline_ignores_missing_labels():
+    from chronic.model.baselines import SingleTaskLGBM
+
+    rng = np.random.default_rng(2)
+    n = 3000
+    X = sp.csr_matrix(rng.integers(0, 2, size=(n, 8)).astype(np.float32))
+    Y = (rng.random((n, 1)) < 0.8).astype(float)
+    Y[rng.random((n, 1)) < 0.7] = np.nan
+    p = SingleTaskLGBM(n_estimators=30, n_jobs=1).fit(X, Y).predict_proba(X)
+    assert p.mean() > 0.7
+
+
+def test_pl_frame_roundtrip_of_features(synthetic_archive, tmp_path):
+    """RiskFeatures: same columns after save/load; binned fields always present; leakage rule per mode."""
+    from chronic.archive.db import connect
+    from chronic.dataset import build_dataset
+    from chronic.model.features import RiskFeatures
+
+    con = connect(synthetic_archive / "chronic.duckdb", read_only=True)
+    try:
+        data = build_dataset(con, as_of=MODEL_AS_OF)
+    finally:
+        con.close()
+    f = RiskFeatures(crosses={"top_k": 50}, leakage_rule=False).fit(data.fields, data.Y)
+    f.save(tmp_path / "f")
+    g = RiskFeatures.load(tmp_path / "f")
+    a, b = f.transform(data.fields), g.transform(data.fields)
+    assert (a != b).nnz == 0 and list(f.get_feature_names_out()) == list(g.get_feature_names_out())
+    assert a.shape[1] == len(f.atoms_.rules_) + len(f.higher_)
+    row_sums = np.asarray(a[:, : len(f.atoms_.rules_)].sum(axis=1)).ravel()
+    assert np.all(row_sums == f.atoms_.n_features_in_)  # every field falls in exactly one bin (missing included)
+    assert isinstance(data.fields, pl.DataFrame)
