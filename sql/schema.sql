@@ -157,3 +157,60 @@ create table if not exists plan_item (
     guideline      varchar not null,
     level          integer not null default 1   -- 1 = as planned; +1 per escalation
 );
+
+-- Pseudonym map of the clinic exports (chronic.export, docs/exports.md): the only way back from an exported person
+-- key to the person; it never leaves the archive. One row per clinic and key: keys are per clinic, and a new export
+-- key adds rows while the old keys still resolve.
+create table if not exists export_key_map (
+    person_id   varchar not null,
+    clinic_id   varchar not null,
+    person_key  varchar not null,          -- HMAC-SHA256 under the export key of clinic_id NUL person_id, 32 hex chars
+    primary key (clinic_id, person_key)
+);
+
+-- Follow-up (chronic.care.followup): per plan x as-of date, what changed since the plan started: one 'risk' row per
+-- task (probability at the start -> now) and one 'target' row per item (baseline -> latest reading since the start).
+create table if not exists followup (
+    plan_id        varchar not null,
+    person_id      varchar not null,
+    as_of          date not null,
+    kind           varchar not null,       -- risk | target
+    task           varchar,
+    item_id        varchar,                -- target rows: the plan item
+    measure        varchar,                -- 'probability' (risk rows) or the target measure
+    baseline_value double,                 -- probability at the plan start, or the item's baseline
+    latest_value   double,                 -- probability at as_of, or the latest day's mean reading
+    latest_at      timestamp,
+    n_readings     integer,                -- readings of the measure since the plan start
+    delta          double,                 -- latest - baseline
+    band_start     varchar,
+    band_now       varchar,
+    met            boolean,                -- null: not judged yet (no reading)
+    progress       double                  -- share of the way from baseline to target, 0-1
+);
+
+-- Flags raised at a follow-up: overdue (no contact since the plan start and the follow-up date passed) and
+-- worsening (risk up by >= the set amount or into a higher band; a target indicator moving the wrong way).
+create table if not exists flag (
+    plan_id     varchar not null,
+    person_id   varchar not null,
+    as_of       date not null,
+    flag        varchar not null,          -- overdue | worsening
+    task        varchar,
+    item_id     varchar,
+    detail      varchar not null
+);
+
+-- Plan changes proposed at a follow-up: escalate (no progress after review_days -> level + 1), refer (a reading
+-- crossed a diagnostic threshold of tasks.toml), relax_monitoring (targets met -> monitoring half as often).
+create table if not exists plan_adjustment (
+    plan_id         varchar not null,
+    person_id       varchar not null,
+    as_of           date not null,
+    action          varchar not null,      -- escalate | refer | relax_monitoring
+    item_id         varchar,               -- the item changed (null for refer: a new item)
+    task            varchar,
+    new_level       integer,
+    new_review_days integer,
+    detail          varchar not null
+);
