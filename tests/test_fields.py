@@ -1,6 +1,7 @@
 """Fields (chronic.features): the catalog and the frame agree, window statistics are right on a hand-built
-archive, nothing on or after the as-of date leaks in, missing stays missing, and the catalog keeps the rules the
-crossed-feature engine relies on (guideline bins with sources, real defining measures)."""
+archive, nothing on or after the as-of date leaks in, missing stays missing, the published scores are the
+registry's values with the leakage of their inputs, and the catalog keeps the rules the crossed-feature engine relies
+on (guideline bins with sources, real defining measures)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from polars.testing import assert_frame_equal
 
 from chronic.archive.db import connect
 from chronic.archive.ingest import ingest
-from chronic.clinical import score
+from chronic.clinical import SCORES, score
 from chronic.clinical.snapshot import snapshot
 from chronic.clinical.tasks import TASKS, tasks
 from chronic.features import build_fields, field_catalog
-from chronic.features.fields import WINDOW_MEASURES, WINDOW_STATS, WINDOWS, _spec, window_fields
+from chronic.features.fields import (
+    SCORE_FIELDS, WINDOW_MEASURES, WINDOW_STATS, WINDOWS, _spec, window_fields,
+)
 from chronic.settings import Settings
 from tests.archive_helpers import observation, patient, write_csv, write_ndjson
 
@@ -271,6 +274,59 @@ def test_egfr_comes_from_the_score_registry(frame):
     assert frame["egfr"].equals(score("egfr_ckd_epi_2021", frame).alias("egfr"))
 
 
+# --- published clinical risk scores -------------------------------------------------------------------------------
+
+
+def test_score_fields_are_the_published_scores():
+    """Six published scores are fields, each a registry score of points or probability, binned at its cut-offs."""
+    assert dict(SCORE_FIELDS) == {"findrisc": "findrisc", "ada_score": "ada", "cdrs": "cdrs",
+                                  "framingham_cvd": "framingham_cvd",
+                                  "framingham_hypertension": "framingham_hypertension", "china_par": "china_par"}
+    catalog = field_catalog()
+    for name, score_name in SCORE_FIELDS.items():
+        spec, published = catalog[name], SCORES[score_name]
+        assert published.kind in ("points", "probability"), name
+        assert spec.kind == "numeric" and spec.unit and spec.bins_source, name
+        # the published high-risk cut-off is a bin edge, so "high risk" is one side of a bin boundary
+        assert isinstance(spec.bins, tuple) and float(published.high_risk_cutoff) in spec.bins, name
+        if published.kind == "probability":
+            assert all(0 < b < 1 for b in spec.bins), name  # fractions, as the registry returns them, not percent
+    assert not set(SCORE_FIELDS) & set(window_fields())
+
+
+def test_score_fields_leak_what_their_inputs_leak():
+    """A score's derived_from / defines_task are the unions of those of its input fields, recomputed from the
+    catalog, so that the TOML cannot drift from the registry's inputs (a task must not see its label through a
+    score any more than through the fields the score is computed from)."""
+    catalog = field_catalog()
+    for name, score_name in SCORE_FIELDS.items():
+        inputs = SCORES[score_name].inputs
+        assert set(inputs) <= set(catalog), (name, sorted(set(inputs) - set(catalog)))
+        assert not set(inputs) & set(SCORE_FIELDS), name  # computed from plain fields only
+        derived = {m for i in inputs for m in catalog[i].derived_from}
+        defines = {t for i in inputs for t in catalog[i].defines_task}
+        spec = catalog[name]
+        assert set(spec.derived_from) == derived, (name, spec.derived_from, sorted(derived))
+        assert set(spec.defines_task) == defines, (name, spec.defines_task, sorted(defines))
+        assert len(spec.derived_from) == len(derived) and len(spec.defines_task) == len(defines), name
+
+
+def _assert_scores_are_the_registry(frame: pl.DataFrame) -> None:
+    for name, score_name in SCORE_FIELDS.items():
+        expected = score(score_name, frame)
+        got = frame[name]
+        assert got.dtype == (pl.Int64 if SCORES[score_name].kind == "points" else pl.Float64), name
+        assert got.is_null().equals(expected.is_null()), name
+        assert got.equals(expected.alias(name)), name
+
+
+def test_score_fields_come_from_the_score_registry(frame):
+    _assert_scores_are_the_registry(frame)
+    # "empty" has age and sex but no measurement: no score can be computed, and none is guessed
+    r = row(frame, "empty")
+    assert all(r[name] is None for name in SCORE_FIELDS)
+
+
 def test_history_drugs_family_lifestyle(frame):
     r = row(frame, "hist")
     assert (r["dx_diabetes"], r["diabetes"], r["dx_ckd"]) == (1, 1, 0)
@@ -418,3 +474,10 @@ def test_realistic_archive_matches_a_plain_recomputation(synthetic):
     # the fields are a superset of the snapshot: the published scores run on them as they are
     for name in ("findrisc", "cdrs", "framingham_hypertension", "egfr_ckd_epi_2021"):
         assert score(name, frame).len() == 400
+    # ... and the score fields are exactly the registry's values on a realistic population, with real coverage
+    _assert_scores_are_the_registry(frame)
+    for name, score_name in SCORE_FIELDS.items():
+        known = frame[name].drop_nulls()
+        assert known.len() >= 20, (name, known.len())  # FINDRISC needs two lifestyle answers: ~10 % here
+        if SCORES[score_name].kind == "probability":
+            assert known.min() >= 0 and known.max() <= 1, name

@@ -7,8 +7,9 @@ reads (kind, readable label, guideline bins, which task-defining measures a fiel
 returns exactly the catalog's fields, in its order. What each field means and why: docs/fields.md.
 
 The queries are `sql/fields_measures.sql` (window statistics, one row per person x measure) and `sql/fields.sql`
-(person-level fields, joined to the snapshot). Python only adds eGFR through the published-score registry (one
-formula in the code base) and spreads the per-measure rows into columns: no loop over people or readings.
+(person-level fields, joined to the snapshot). Python only adds what the published-score registry computes (eGFR,
+and the clinical risk scores of `SCORE_FIELDS`: one formula each in the code base) and spreads the per-measure rows
+into columns: no loop over people or readings.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from chronic.clinical.snapshot import snapshot
 from chronic.clinical.tasks import TASKS, tasks
 
 __all__ = [
-    "CATALOG_PATH", "WINDOWS", "WINDOW_MEASURES", "WINDOW_STATS", "FieldSpec", "build_fields", "field_catalog",
-    "window_fields",
+    "CATALOG_PATH", "SCORE_FIELDS", "WINDOWS", "WINDOW_MEASURES", "WINDOW_STATS", "FieldSpec", "build_fields",
+    "field_catalog", "window_fields",
 ]
 
 Kind = Literal["numeric", "flag", "category"]
@@ -54,6 +55,19 @@ WINDOWS: tuple[str, ...] = ("30d", "90d", "365d", "lookback")
 WINDOW_STATS: tuple[str, ...] = ("mean", "min", "max", "slope", "n", "n_abnormal")
 #: Reading counts: 0, not null, when a window holds no reading (the archive's absence of readings is a fact).
 _COUNT_STATS = frozenset({"n"})
+
+#: Published clinical risk scores kept as fields: field name -> name in chronic.clinical.scores.SCORES. The risk
+#: model starts from what clinicians already use and has to add to it, so each score is a field like any other
+#: (binned at its guideline cut-offs, crossed, subject to the leakage rule through its catalog entry). The
+#: registry's `ada` is the field `ada_score`: a bare "ada" would read as a guideline, not a score.
+SCORE_FIELDS: Mapping[str, str] = MappingProxyType({
+    "findrisc": "findrisc",
+    "ada_score": "ada",
+    "cdrs": "cdrs",
+    "framingham_cvd": "framingham_cvd",
+    "framingham_hypertension": "framingham_hypertension",
+    "china_par": "china_par",
+})
 
 
 def window_fields() -> dict[str, tuple[str, str, str]]:
@@ -196,6 +210,10 @@ def build_fields(con: duckdb.DuckDBPyConnection, as_of: date, *, lookback_days: 
     wanted = {name: window_names[name] for name in catalog if name in window_names}
     spread = _spread(readings, people.get_column("person_id"), wanted)
     frame = people.hstack(spread.get_columns())
+    # Published scores last, on the person-level frame where every input is a field: the same values the model
+    # sees, so a score's catalog entry can state its leakage as the union of its inputs'. Through the registry
+    # (one formula each in the code base); a person lacking an input the score needs gets null from it.
+    frame = frame.with_columns([score(name, frame).alias(field_name) for field_name, name in SCORE_FIELDS.items()])
 
     missing = [name for name in catalog if name not in frame.columns]
     if missing:
