@@ -180,7 +180,7 @@ def test_training_report_has_the_contract(trained):
 def test_registered_model_gives_the_fitted_probabilities(trained):
     from chronic.archive.db import connect
     from chronic.features import build_fields
-    from chronic.model.registry import load_model
+    from chronic.model.registry import load_model, model_input
 
     settings, result, _ = trained
     con = connect(settings.db_path, read_only=True)
@@ -190,12 +190,12 @@ def test_registered_model_gives_the_fitted_probabilities(trained):
         con.close()
     pyfunc, version = load_model(settings, "challenger")
     assert version == "1"
-    got = pyfunc.predict(fields.drop("person_id", "clinic_id").to_pandas())
+    got = pyfunc.predict(model_input(fields))
     want = result.model.predict_proba(result.features.transform(fields))
     assert list(got.columns) == list(result.model.task_names_)
     np.testing.assert_allclose(got.to_numpy(), want, rtol=1e-6, atol=1e-9)
     # a frame missing fields still scores (missing bins), and the same frame scores the same
-    partial = pyfunc.predict(fields.select("age", "sex").to_pandas())
+    partial = pyfunc.predict(model_input(fields.select("age", "sex")))
     assert partial.shape == (fields.height, 6) and np.isfinite(partial.to_numpy()).all()
 
 
@@ -233,7 +233,7 @@ def test_screen_mode_on_single_visit_people(synthetic_archive, tmp_path):
                 select person_id, max(cast(effective_at as date)) as last_day from observation group by person_id
             ) l
             where o.person_id = l.person_id and cast(o.effective_at as date) <> l.last_day
-        """)
+        """).fetchall()
         days = con.execute("select max(n) from (select count(distinct cast(effective_at as date)) n "
                            "from observation group by person_id)").fetchone()[0]
         assert days == 1

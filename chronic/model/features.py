@@ -11,6 +11,7 @@ columns follow the leakage rule of the engine (a column is usable by a task only
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,10 @@ class RiskFeatures(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     use_crosses : add the selected crosses of order >= 2 (False = binned fields only, the ``no_crosses`` ablation).
-    leakage_rule : keep each task's defining measurements out of that task's columns (and out of the shared ones).
-        Screen mode needs it (the label is read from those measurements now); in incident mode the label is an
-        onset strictly after the as-of date among people negative at it, so baseline values are fair predictors.
+    leakage_rule : keep each task's defining measurements and own-disease flags out of that task's columns (and out
+        of the shared ones). Screen mode needs it (the label is read from those measurements now); in incident mode
+        the label is an onset strictly after the as-of date among people negative at it, so baseline values (and
+        the published scores built on them) are fair predictors.
     crosses : keyword overrides of ``CrossFeatures.from_config()`` (features/crosses.toml).
     """
 
@@ -46,10 +48,12 @@ class RiskFeatures(TransformerMixin, BaseEstimator):
     def fit(self, X: pl.DataFrame, Y: np.ndarray) -> RiskFeatures:
         """Fit bins (and crosses) on the training people `X` with labels `Y` (NaN = missing)."""
         params = dict(self.crosses or {})
-        if not self.leakage_rule:
+        if not self.leakage_rule:  # every field may reach every task: no defining measure, no own-disease flag
             from chronic.clinical.tasks import TASKS
+            from chronic.features import field_catalog
 
             params["defining"] = {t: [] for t in TASKS}
+            params["catalog"] = {n: replace(s, derived_from=(), defines_task=()) for n, s in field_catalog().items()}
         atoms = CrossFeatures.from_config(**{**params, "max_order": 1, "min_support": 1, "top_k": 10**7,
                                              "min_score": -np.inf})
         self.atoms_ = atoms.fit(X, Y)

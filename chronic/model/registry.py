@@ -23,14 +23,16 @@ from chronic.model.features import RiskFeatures
 from chronic.model.smt_gbdt import SMTGBDTClassifier
 from chronic.settings import Settings
 
-__all__ = ["configure", "input_schema", "load_model", "log_training", "resolve_version"]
+__all__ = ["configure", "input_schema", "model_input", "load_model", "log_training", "resolve_version"]
 
 EXPERIMENT = "chronic"
 #: Columns of the fields frame that identify people: never part of the model input or its signature.
 ID_COLUMNS = ("person_id", "clinic_id")
 
-_TYPES = {pl.Float64: "double", pl.Float32: "float", pl.Int64: "long", pl.Int32: "integer", pl.Int16: "integer",
-          pl.Int8: "integer", pl.Boolean: "boolean", pl.String: "string"}
+#: Numbers are "double" whatever their polars type: pandas carries a missing integer as NaN (float), and a
+#: missing value must score (it falls into the field's missing bin), not fail schema enforcement.
+_TYPES = {pl.Float64: "double", pl.Float32: "double", pl.Int64: "double", pl.Int32: "double", pl.Int16: "double",
+          pl.Int8: "double", pl.Boolean: "boolean", pl.String: "string"}
 
 
 def configure(settings: Settings) -> None:
@@ -46,6 +48,13 @@ def configure(settings: Settings) -> None:
             location = settings.artifact_dir.resolve().as_uri()
         mlflow.create_experiment(EXPERIMENT, artifact_location=location)
     mlflow.set_experiment(EXPERIMENT)
+
+
+def model_input(fields: pl.DataFrame):
+    """A fields frame as the pyfunc's input: identifiers dropped, every number as float64 (missing = NaN)."""
+    num = [c for c, t in fields.schema.items() if t.is_numeric() and c not in ID_COLUMNS]
+    frame = fields.drop([c for c in ID_COLUMNS if c in fields.columns])
+    return frame.with_columns(pl.col(num).cast(pl.Float64)).to_pandas()
 
 
 def input_schema(fields: pl.DataFrame):
