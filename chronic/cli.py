@@ -336,7 +336,7 @@ def _default_as_of(settings: Settings, mode: str, horizon_years: float | None) -
         sys.exit(1)
     con = connect(settings.db_path, read_only=True)
     try:
-        last = con.execute(sql("last_reading_date")).fetchone()[0]
+        last = con.execute(sql("last_reading_date")).fetchall()[0][0]
     finally:
         con.close()
     if last is None:

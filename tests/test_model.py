@@ -235,7 +235,7 @@ def test_screen_mode_on_single_visit_people(synthetic_archive, tmp_path):
             where o.person_id = l.person_id and cast(o.effective_at as date) <> l.last_day
         """).fetchall()
         days = con.execute("select max(n) from (select count(distinct cast(effective_at as date)) n "
-                           "from observation group by person_id)").fetchone()[0]
+                           "from observation group by person_id)").fetchall()[0][0]
         assert days == 1
         result = train(con, as_of=MODEL_AS_OF.replace(year=2026, month=1, day=1), mode="screen", settings=settings,
                        ablations=False, n_boot=50, model_params=FAST, crosses={"top_k": 100})
