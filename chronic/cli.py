@@ -329,23 +329,13 @@ def train(settings: Settings, mode: str, as_of, horizon_years: float | None, rep
 
 
 def _default_as_of(settings: Settings, mode: str, horizon_years: float | None) -> date:
-    from chronic.archive.db import connect, sql
+    from chronic.model.run import default_as_of
 
-    if not settings.db_path.exists():
-        console.print(f"[red]error:[/red] no archive at {settings.db_path}; run `chronic ingest` first")
-        sys.exit(1)
-    con = connect(settings.db_path, read_only=True)
     try:
-        last = con.execute(sql("last_reading_date")).fetchall()[0][0]
-    finally:
-        con.close()
-    if last is None:
-        console.print("[red]error:[/red] the archive holds no readings")
+        return default_as_of(settings, mode, horizon_years)
+    except (FileNotFoundError, ValueError) as e:
+        console.print(f"[red]error:[/red] {e}")
         sys.exit(1)
-    if mode == "screen":
-        return last + timedelta(days=1)
-    years = horizon_years or settings.horizon_years
-    return last - timedelta(days=round(365.25 * years))
 
 
 def _train(settings: Settings, *, mode: str, as_of: date, horizon_years: float | None = None,
@@ -394,13 +384,154 @@ def _print_train(report: dict) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON on stdout.")
+@click.pass_obj
+def models(settings: Settings, as_json: bool) -> None:
+    """List the registered model versions with their held-out AUROC per task beside the champion's."""
+    from chronic.model.review import list_versions, versions_display, versions_table
+
+    table = versions_table(list_versions(settings))
+    if as_json:
+        click.echo(table.write_json())
+        return
+    if table.height == 0:
+        console.print(f"no registered versions of {settings.model_name}: run `chronic train`")
+        return
+    shown = versions_display(table)
+    t = Table(title=f"{settings.model_name}: AUROC [95% CI] and change vs the champion")
+    for col in shown.columns:
+        t.add_column(col)
+    for row in shown.iter_rows():
+        t.add_row(*[str(v) for v in row])
+    console.print(t)
+
+
+@main.command()
+@click.option("--version", "version", default=None, help="Version to promote (default: the current challenger).")
+@click.option("--force", is_flag=True, help="Promote even if the gate refuses (needs --reason; recorded as a tag).")
+@click.option("--reason", default=None, help="Why the gate is overridden (required with --force).")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON on stdout.")
+@click.pass_obj
+def promote(settings: Settings, version: str | None, force: bool, reason: str | None, as_json: bool) -> None:
+    """Move alias `champion` to a version if it passes the gate: no task worse than the champion beyond its CI,
+    every task better than its clinical scores. Exit 1 when refused."""
+    import getpass
+
+    from chronic.model.review import promote as promote_version
+
+    try:
+        result = promote_version(settings, version=version, force=force, reason=reason,
+                                 actor=f"cli:{getpass.getuser()}")
+    except (ValueError, LookupError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2, default=str))
+    else:
+        colour = "green" if result.promoted else "yellow" if result.status == "unchanged" else "red"
+        console.print(f"[{colour}]{result.status}[/{colour}]: {settings.model_name} version {result.version}")
+        for r in result.reasons:
+            console.print(f"  - {r}")
+    if not result.promoted and result.status != "unchanged":
+        sys.exit(1)
+
+
+def _as_of_option(help_text: str):
+    return click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help=help_text)
+
+
+def _day(as_of) -> date:
+    return as_of.date() if as_of else date.today()
+
+
+def _print_counts(title: str, summary: dict) -> None:
+    t = Table(title=title)
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            for sub, n in value.items():
+                t.add_row(f"{key}: {sub}", f"{n:,}")
+        elif isinstance(value, int):
+            t.add_row(key, f"{value:,}")
+    console.print(t)
+
+
+@main.command()
+@_as_of_option("Plan from the risks scored at this date (default: today).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.pass_obj
+def plan(settings: Settings, as_of, as_json: bool) -> None:
+    """Build personalised plans (diet, exercise, smoking, weight, monitoring, referral) from each person's risks and
+    modifiable risk factors; every item carries its reason, a measurable target and its guideline."""
+    from chronic.care.loop import make_plans
+
+    try:
+        summary = make_plans(settings, as_of=_day(as_of))
+    except LookupError as e:
+        console.print(f"[red]error:[/red] {e}")
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        _print_counts(f"plans as of {summary['as_of']}", summary)
+
+
+@main.command()
+@_as_of_option("Follow up as of this date (default: today); score this date first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.pass_obj
+def followup(settings: Settings, as_of, as_json: bool) -> None:
+    """Follow up the plans in force: risk trends, progress toward each target, overdue / worsening flags and plan
+    adjustments (escalate, refer, relax monitoring)."""
+    from chronic.care.loop import run_followup
+
+    try:
+        summary = run_followup(settings, as_of=_day(as_of))
+    except LookupError as e:
+        console.print(f"[red]error:[/red] {e}")
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        _print_counts(f"follow-up as of {summary['as_of']}", summary)
+
+
+@main.command()
+@click.option("--clinic", default=None, help="Export one clinic (default: every clinic).")
+@_as_of_option("Export the risks scored at this date (default: today).")
+@click.option("--demo-key", is_flag=True, help="Use the public demo key when no export key is set (demo only).")
+@click.pass_obj
+def export(settings: Settings, clinic: str | None, as_of, demo_key: bool) -> None:
+    """Write each clinic's pseudonymised export: risk.csv / .parquet, plans.csv, followup_due.csv,
+    risk_assessment.ndjson (FHIR R4) and manifest.json, under DATA_DIR/exports/<clinic>/<date>/."""
+    from chronic.archive.db import connect
+    from chronic.export import ExportError, ExportKeyError, export_clinics
+
+    con = connect(settings.db_path)
+    try:
+        results = export_clinics(con, settings, as_of=_day(as_of), clinic=clinic, demo=demo_key)
+    except (ExportError, ExportKeyError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        sys.exit(1)
+    finally:
+        con.close()
+    t = Table(title="clinic exports")
+    for col in ("clinic", "people", "risk rows", "directory"):
+        t.add_column(col)
+    for r in results:
+        t.add_row(r.clinic, f"{r.people:,}", f"{r.rows.get('risk.csv', 0):,}", str(r.directory))
+    console.print(t)
+
+
+@main.command()
 @click.option("--people", type=click.IntRange(min=100), default=None,
               help="People to simulate (default: settings demo_people = 20,000).")
 @click.option("--seed", type=int, default=None, help="Seed (default: settings seed).")
 @click.pass_obj
 def demo(settings: Settings, people: int | None, seed: int | None) -> None:
     """Run the loop on a synthetic population in the data dir: synth, ingest, check the quarantine against the
-    injected truth, label (incident, 3 years)."""
+    injected truth, label (incident, 3 years), train and evaluate SMT-GBDT against the clinical scores."""
     from chronic.archive.audit import quarantine_vs_manifest
     from chronic.archive.db import connect
     from chronic.clinical.labels import build_labels, summarise, write_labels
@@ -433,9 +564,12 @@ def demo(settings: Settings, people: int | None, seed: int | None) -> None:
     finally:
         con.close()
     _print_labels(frame, summarise(frame), "incident", as_of, only_overall=True)
+    t_train = time.perf_counter()
+    _train(settings, mode="incident", as_of=as_of)
+    t_train = time.perf_counter() - t_train
     t_all = time.perf_counter() - started
-    console.print(f"[green]demo done[/green] in {t_all:.0f} s (synth {t_synth:.0f} s, ingest {t_ingest:.0f} s). "
-                  f"Archive: {settings.db_path}")
+    console.print(f"[green]demo done[/green] in {t_all:.0f} s (synth {t_synth:.0f} s, ingest {t_ingest:.0f} s, "
+                  f"train {t_train:.0f} s). Archive: {settings.db_path}; models: {settings.tracking_uri}")
 
 
 def _same_synth(out: Path, people: int, seed: int) -> bool:

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         description="Key of the HMAC-SHA256 that pseudonymises person ids in clinic exports (required outside the demo).",
     )
 
+    @classmethod
+    def at(cls, data_dir: str | Path | None) -> Settings:
+        """Settings from the environment, with `data_dir` when given (flows pass it as a plain string)."""
+        return cls(data_dir=Path(data_dir)) if data_dir else cls()
+
     @property
     def db_path(self) -> Path:
         """The DuckDB health archive."""

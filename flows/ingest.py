@@ -17,8 +17,7 @@ from chronic.settings import Settings
 
 @task(name="ingest-files", retries=2, retry_delay_seconds=10)
 def ingest_task(paths: list[str], data_dir: str | None) -> IngestSummary:
-    settings = Settings(data_dir=Path(data_dir)) if data_dir else Settings()
-    return ingest_files([Path(p) for p in paths], settings=settings)
+    return ingest_files([Path(p) for p in paths], settings=Settings.at(data_dir))
 
 
 def summary_markdown(summary: IngestSummary) -> str:

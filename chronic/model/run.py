@@ -16,7 +16,28 @@ from chronic.model.registry import log_training, report_json
 from chronic.model.train import Step, Trained, train
 from chronic.settings import Settings
 
-__all__ = ["run_training"]
+__all__ = ["default_as_of", "run_training"]
+
+
+def default_as_of(settings: Settings, mode: Mode, horizon_years: float | None = None) -> date:
+    """The as-of date when none is given: screen = the day after the last reading; incident = the last reading
+    minus the horizon (so every label has its full follow-up)."""
+    from datetime import timedelta
+
+    from chronic.archive.db import sql
+
+    if not settings.db_path.exists():
+        raise FileNotFoundError(f"no archive at {settings.db_path}: run `chronic ingest` first")
+    con = connect(settings.db_path, read_only=True)
+    try:
+        last = con.execute(sql("last_reading_date")).fetchall()[0][0]
+    finally:
+        con.close()
+    if last is None:
+        raise ValueError("the archive holds no readings")
+    if mode == "screen":
+        return last + timedelta(days=1)
+    return last - timedelta(days=round(365.25 * (horizon_years or settings.horizon_years)))
 
 
 def run_training(
