@@ -524,6 +524,68 @@ def export(settings: Settings, clinic: str | None, as_of, demo_key: bool) -> Non
     console.print(t)
 
 
+@main.command("synth-followup")
+@click.option("--plan-start", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
+              help="Start date of the plans to follow (the date `chronic plan` ran at).")
+@click.option("--months", type=click.IntRange(min=1, max=36), default=6, show_default=True,
+              help="Length of the simulated follow-up period.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed: the same seed gives the same files.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: DATA_DIR/synth-followup).")
+@click.pass_obj
+def synth_followup(settings: Settings, plan_start, months: int, seed: int, out: Path | None) -> None:
+    """Simulate a follow-up period for the plans in the archive: adherence that varies by person, true effects of
+    each item for adherers, drift for everyone; device CSV to ingest, the adherence record and the truth."""
+    from chronic.synth.intervention import simulate_followup
+
+    out = out or settings.data_dir / "synth-followup"
+    summary = simulate_followup(settings.db_path, out, plan_start=plan_start.date(), months=months, seed=seed)
+    console.print(f"follow-up simulated into {out}: ingest {out / 'devices'}; adherence record "
+                  f"{out / 'followup' / 'adherence.csv'}; truth {out / 'truth' / 'intervention.json'}")
+    click.echo(json.dumps(summary, indent=2, default=str))
+
+
+@main.command()
+@click.option("--plan-start", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
+              help="Start date of the plans whose effect is estimated.")
+@_as_of_option("End of the follow-up period (default: today).")
+@click.option("--adherence", "adherence_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="The clinic's adherence record (CSV: plan_id, item_id, adhered).")
+@click.option("--bootstrap", type=click.IntRange(min=50), default=500, show_default=True,
+              help="Bootstrap resamples for the 95% CIs.")
+@click.option("--truth", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A synthetic truth/intervention.json to print the true effects beside the estimates.")
+@click.option("--json", "as_json", is_flag=True, help="Print the estimates as JSON on stdout.")
+@click.pass_obj
+def effect(settings: Settings, plan_start, as_of, adherence_file: Path, bootstrap: int, truth: Path | None,
+           as_json: bool) -> None:
+    """Estimate each plan item type's effect on its target indicator (and on risk): adherers vs comparable
+    non-adherers, weighted on baseline risk and factors, with 95% CIs beside the naive before/after change."""
+    from chronic.archive.db import connect
+    from chronic.care.effect import estimate_effects, read_adherence
+
+    con = connect(settings.db_path, read_only=True)
+    try:
+        frame = estimate_effects(con, plan_start=plan_start.date(), as_of=_day(as_of),
+                                 adherence=read_adherence(adherence_file), n_boot=bootstrap, seed=settings.seed)
+    finally:
+        con.close()
+    true = {k: v["true_effect"] for k, v in json.loads(truth.read_text())["items"].items()} if truth else {}
+    if as_json:
+        click.echo(frame.write_json())
+        return
+    t = Table(title=f"intervention effects: plans of {plan_start.date()}, followed to {_day(as_of)}")
+    for col in ("item", "measure", "adherent / not", "effect [95% CI]", "naive before/after [95% CI]", "truth"):
+        t.add_column(col, justify="left" if col in ("item", "measure") else "right")
+    for r in frame.iter_rows(named=True):
+        tv = true.get(r["item_type"])
+        t.add_row(r["item_type"], f"{r['measure']} ({r['unit']})", f"{r['n_adherent']} / {r['n_not_adherent']}",
+                  f"{r['effect']:.2f} [{r['effect_lo']:.2f}, {r['effect_hi']:.2f}]",
+                  f"{r['naive_change']:.2f} [{r['naive_lo']:.2f}, {r['naive_hi']:.2f}]",
+                  "" if tv is None else f"{tv:.2f}")
+    console.print(t)
+
+
 @main.command()
 @click.option("--people", type=click.IntRange(min=100), default=None,
               help="People to simulate (default: settings demo_people = 20,000).")
