@@ -1,14 +1,16 @@
 """The registered model as an MLflow pyfunc: archive fields in, one probability per task out.
 
-A module of its own because it subclasses ``mlflow.pyfunc.PythonModel`` at import; only registry code imports
-it, so the rest of chronic does not pay for importing MLflow. Artifacts are the JSON files written by
-``RiskFeatures.save`` and ``SMTGBDTClassifier.save`` — no pickled estimator.
+MLflow's "models from code": the registry logs this file, and MLflow runs it to build the model, so nothing is
+pickled — the artifacts are the JSON files written by ``RiskFeatures.save`` and ``SMTGBDTClassifier.save``. The
+``set_model`` call at the bottom is that contract (MLflow reads the model it sets); chronic itself never imports
+this module.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import mlflow.models
 import mlflow.pyfunc
 import pandas as pd
 import polars as pl
@@ -26,7 +28,10 @@ class ChronicRiskModel(mlflow.pyfunc.PythonModel):
         self.features = RiskFeatures.load(context.artifacts["features"])
         self.model = SMTGBDTClassifier.load(context.artifacts["model"])
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(self, context, model_input, params=None):  # untyped: MLflow reads type hints as a schema
         frame = model_input if isinstance(model_input, pl.DataFrame) else pl.from_pandas(pd.DataFrame(model_input))
         proba = self.model.predict_proba(self.features.transform(frame))
         return pd.DataFrame(proba, columns=list(self.model.task_names_))
+
+
+mlflow.models.set_model(ChronicRiskModel())

@@ -95,8 +95,6 @@ def log_training(
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    from chronic.model.pyfunc import ChronicRiskModel
-
     configure(settings)
     with mlflow.start_run(run_name=f"train-{report['mode']}-{report['as_of']}") as run:
         params = {f"model.{k}": v for k, v in report["model"]["params"].items()}
@@ -119,7 +117,7 @@ def log_training(
                 outputs=Schema([ColSpec("double", t) for t in model.task_names_]),
             )
             info = mlflow.pyfunc.log_model(
-                name="model", python_model=ChronicRiskModel(),
+                name="model", python_model=str(Path(__file__).with_name("pyfunc.py")),
                 artifacts={"features": str(Path(tmp) / "features"), "model": str(Path(tmp) / "model")},
                 signature=signature,
                 registered_model_name=settings.model_name if register else None,

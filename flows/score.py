@@ -1,0 +1,55 @@
+"""Prefect flow `score` (nightly): score everyone with the champion model, then plan from the new risks.
+
+The work is `chronic.scoring.score_archive` and `chronic.care.loop.make_plans`, the functions behind
+`chronic score` and `chronic plan`. Scoring retries: it reads the model registry, a service.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+
+from chronic.settings import Settings
+
+
+@task(name="score-archive", retries=2, retry_delay_seconds=30)
+def score_task(data_dir: str | None, as_of: str | None) -> dict:
+    from dataclasses import asdict
+
+    from chronic.scoring import score_archive
+
+    day = date.fromisoformat(as_of) if as_of else date.today()
+    return asdict(score_archive(Settings.at(data_dir), as_of=day))
+
+
+@task(name="make-plans", retries=1, retry_delay_seconds=10)
+def plan_task(data_dir: str | None, as_of: str) -> dict:
+    from chronic.care.loop import make_plans
+
+    return make_plans(Settings.at(data_dir), as_of=date.fromisoformat(as_of))
+
+
+def score_markdown(scored: dict, plans: dict) -> str:
+    """People scored per band and task, plans by band and item type (counts only)."""
+    lines = [f"# Scoring as of {scored['as_of']}", "",
+             f"Model {scored['model_name']} version {scored['model_version']} ({scored['alias']}); "
+             f"{scored['people']:,} people.", "", "| task | band | people |", "|---|---|---|"]
+    for task_name, bands in scored["by_band"].items():
+        lines += [f"| {task_name} | {b} | {n:,} |" for b, n in bands.items()]
+    lines += ["", f"Plans: {plans['plans']:,}, items: {plans['items']:,}", "", "| item | count |", "|---|---|"]
+    lines += [f"| {k} | {v:,} |" for k, v in plans["by_item"].items()]
+    return "\n".join(lines)
+
+
+@flow(name="score", log_prints=True)
+def score(data_dir: str | None = None, as_of: str | None = None) -> dict:
+    """Risk per person and task (band, percentile, top rules), then personalised plans."""
+    scored = score_task(data_dir, as_of)
+    day = str(scored["as_of"])
+    plans = plan_task(data_dir, day)
+    create_markdown_artifact(key="score-summary", markdown=score_markdown({**scored, "as_of": day}, plans),
+                             description="People by band and task; plans by item type")
+    print(f"scored {scored['people']:,} people with version {scored['model_version']}; {plans['plans']:,} plans")
+    return {"score": {**scored, "as_of": day}, "plans": plans}
