@@ -458,6 +458,63 @@ def _print_counts(title: str, summary: dict) -> None:
 
 
 @main.command()
+@_as_of_option("Score with fields as of this date (default: today).")
+@click.option("--alias", default=None, help="Registry alias to use (default: champion, else challenger).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.pass_obj
+def score(settings: Settings, as_of, alias: str | None, as_json: bool) -> None:
+    """Score everyone with the registered model (champion, else challenger) and write the `risk` table: probability,
+    band, percentile within the clinic and the top 3 rules per person and task."""
+    from dataclasses import asdict
+
+    from chronic.scoring import score_archive
+
+    try:
+        with _progress(transient=True) as progress:
+            summary = score_archive(settings, as_of=_day(as_of), alias=alias, progress=progress)
+    except (LookupError, FileNotFoundError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(asdict(summary), indent=2, default=str))
+        return
+    t = Table(title=f"risk as of {summary.as_of}: {summary.people:,} people, {settings.model_name} "
+                    f"version {summary.model_version} (@{summary.alias})")
+    t.add_column("task")
+    for b in ("low", "moderate", "high", "very_high"):
+        t.add_column(b, justify="right")
+    for task, bands in summary.by_band.items():
+        t.add_row(task, *[f"{bands.get(b, 0):,}" for b in ("low", "moderate", "high", "very_high")])
+    console.print(t)
+
+
+@main.command()
+@click.argument("person_id")
+@_as_of_option("Show the person as of this date (default: today).")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the self-contained HTML page here.")
+@click.pass_obj
+def person(settings: Settings, person_id: str, as_of, html_file: Path | None) -> None:
+    """One person: archive summary, risks with their top rules, risk trend, plan with progress, flags and the next
+    follow-up date (text in the terminal; --html for the clinician's page)."""
+    from chronic.archive.db import connect
+    from chronic.care.person_view import render_person_text, write_person_page
+
+    con = connect(settings.db_path, read_only=True)
+    try:
+        if html_file:
+            path = write_person_page(con, person_id, html_file, as_of=_day(as_of), settings=settings)
+            console.print(f"person page: {path}")
+        else:
+            click.echo(render_person_text(con, person_id, as_of=_day(as_of), settings=settings))
+    except KeyError:
+        console.print("[red]error:[/red] no such person in the archive")
+        sys.exit(1)
+    finally:
+        con.close()
+
+
+@main.command()
 @_as_of_option("Plan from the risks scored at this date (default: today).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.pass_obj
@@ -592,11 +649,14 @@ def effect(settings: Settings, plan_start, as_of, adherence_file: Path, bootstra
 @click.option("--seed", type=int, default=None, help="Seed (default: settings seed).")
 @click.pass_obj
 def demo(settings: Settings, people: int | None, seed: int | None) -> None:
-    """Run the loop on a synthetic population in the data dir: synth, ingest, check the quarantine against the
-    injected truth, label (incident, 3 years), train and evaluate SMT-GBDT against the clinical scores."""
+    """Run the whole loop on a synthetic population in the data dir: synth, ingest, check the quarantine against the
+    injected truth, label, train SMT-GBDT and judge it against the clinical scores, then score everyone, plan,
+    simulate six months of follow-up, ingest it, re-score, follow up, estimate intervention effects against the
+    simulated truth, export every clinic (demo key) and write three person pages."""
     from chronic.archive.audit import quarantine_vs_manifest
     from chronic.archive.db import connect
     from chronic.clinical.labels import build_labels, summarise, write_labels
+    from chronic.demo import care_loop, demo_dates
 
     people = people or settings.demo_people
     seed = settings.seed if seed is None else seed
@@ -618,7 +678,8 @@ def demo(settings: Settings, people: int | None, seed: int | None) -> None:
         f"quarantine vs the {audit['injected_rows']:,} injected bad rows: precision {audit['precision']:.4f}, "
         f"recall {audit['recall']:.4f}, same reason {audit['reason_agreement']:.4f}"
     )
-    as_of = date(end.year - 3, 6, 30)  # 3-year horizon inside the history, with a year and a half of baseline
+    dates = demo_dates(end)  # training: a 3-year horizon inside the history; the care loop: from its end
+    as_of = dates.train_as_of
     con = connect(settings.db_path)
     try:
         frame = build_labels(con, as_of=as_of, mode="incident", settings=settings)
@@ -629,9 +690,53 @@ def demo(settings: Settings, people: int | None, seed: int | None) -> None:
     t_train = time.perf_counter()
     _train(settings, mode="incident", as_of=as_of)
     t_train = time.perf_counter() - t_train
+    t_loop = time.perf_counter()
+    with console.status("care loop") as status:
+        loop = care_loop(settings, dates=dates, seed=seed, say=lambda s: status.update(f"care loop: {s}"))
+    t_loop = time.perf_counter() - t_loop
+    _print_loop(loop, dates)
     t_all = time.perf_counter() - started
+    from chronic.demo import outputs
+
+    where = Table(title="where everything is")
+    where.add_column("output")
+    where.add_column("path")
+    for what, path in outputs(settings).items():
+        where.add_row(what, str(path))
+    console.print(where)
     console.print(f"[green]demo done[/green] in {t_all:.0f} s (synth {t_synth:.0f} s, ingest {t_ingest:.0f} s, "
-                  f"train {t_train:.0f} s). Archive: {settings.db_path}; models: {settings.tracking_uri}")
+                  f"train {t_train:.0f} s, care loop {t_loop:.0f} s)")
+
+
+def _print_loop(loop: dict, dates) -> None:
+    s0, s1 = loop["score_start"], loop["score_followup"]
+    t = Table(title=f"people by risk band at {dates.plan_start} (model version {s0.model_version})")
+    t.add_column("task")
+    for b in ("low", "moderate", "high", "very_high"):
+        t.add_column(b, justify="right")
+    for task, bands in s0.by_band.items():
+        t.add_row(task, *[f"{bands.get(b, 0):,}" for b in ("low", "moderate", "high", "very_high")])
+    console.print(t)
+    _print_counts(f"plans from {dates.plan_start}", {k: v for k, v in loop["plans"].items() if k != "as_of"})
+    _print_counts(f"follow-up at {dates.followup_as_of} ({s1.people:,} people re-scored)",
+                  {k: v for k, v in loop["followup"].items() if k != "as_of"})
+    e = Table(title="intervention effects vs the simulated truth (adjusted for who adheres)")
+    for col in ("item", "adherent / not", "true effect", "estimate [95% CI]", "naive before/after"):
+        e.add_column(col, justify="left" if col == "item" else "right")
+    truth = loop["effect_truth"]
+    for r in loop["effects"].iter_rows(named=True):
+        tv = truth.get(r["item_type"])
+        e.add_row(f"{r['item_type']} ({r['measure']}, {r['unit']})", f"{r['n_adherent']} / {r['n_not_adherent']}",
+                  "" if tv is None else f"{tv:.2f}", f"{r['effect']:.2f} [{r['effect_lo']:.2f}, {r['effect_hi']:.2f}]",
+                  f"{r['naive_change']:.2f}")
+    console.print(e)
+    x = Table(title=f"clinic exports at {dates.followup_as_of} (demo key)")
+    for col in ("clinic", "people", "directory"):
+        x.add_column(col)
+    for r in loop["exports"]:
+        x.add_row(r.clinic, f"{r.people:,}", str(r.directory))
+    console.print(x)
+    console.print("person pages: " + ", ".join(str(p) for p in loop["pages"]))
 
 
 def _same_synth(out: Path, people: int, seed: int) -> bool:
