@@ -415,6 +415,18 @@ def _score_operating_point(y: FloatArray, high: NDArray[np.bool_]) -> tuple[floa
     return (tp / positives if positives else None), (tp / flagged if flagged else None)
 
 
+def paired_auroc_diff(y: ArrayLike, p_a: ArrayLike, p_b: ArrayLike, *, n_boot: int = 1000,
+                      seed: int = 0) -> dict[str, Any]:
+    """AUROC of `p_a` minus AUROC of `p_b` on the same people, with a paired bootstrap 95 % CI (same resamples)."""
+    ya, pa = _pair(y, p_a)
+    pb = _predictions(p_b, ya.size, "p_b")
+    _need_both_classes(ya, "a paired AUROC difference")
+    a_stat, b_stat = _batched(auroc, ya, pa), _batched(auroc, ya, pb)
+    reps = _replicates([lambda w: a_stat(w) - b_stat(w)], ya.size, n_boot, seed)[:, 0]
+    return {"auroc_diff": _round(auroc(ya, pa) - auroc(ya, pb)),
+            "auroc_diff_ci": [_round(v) for v in _percentile(reps, 0.05)]}
+
+
 def compare_to_score(
     y: ArrayLike,
     p_model: ArrayLike,
@@ -447,10 +459,8 @@ def compare_to_score(
     diff_ci: list[float | None] = [None, None]
     if 0 < ya.sum() < ya.size:
         score_auroc = auroc(ya, sa)
-        diff = auroc(ya, pm) - score_auroc
-        model_stat, score_stat = _batched(auroc, ya, pm), _batched(auroc, ya, sa)
-        reps = _replicates([lambda w: model_stat(w) - score_stat(w)], ya.size, n_boot, seed)[:, 0]
-        diff_ci = [_round(v) for v in _percentile(reps, 0.05)]
+        d = paired_auroc_diff(ya, pm, sa, n_boot=n_boot, seed=seed)
+        diff, diff_ci = d["auroc_diff"], d["auroc_diff_ci"]
     return {
         "auroc": _round(score_auroc),
         "cutoff": cutoff,

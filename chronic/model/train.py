@@ -22,7 +22,14 @@ import polars as pl
 from chronic.clinical.labels import Mode
 from chronic.clinical.scores import SCORES
 from chronic.dataset import Dataset, build_dataset, person_split
-from chronic.evaluation import compare_to_score, plot_calibration, plot_decision_curve, plot_roc, task_metrics
+from chronic.evaluation import (
+    compare_to_score,
+    paired_auroc_diff,
+    plot_calibration,
+    plot_decision_curve,
+    plot_roc,
+    task_metrics,
+)
 from chronic.model.baselines import SingleTaskLGBM
 from chronic.model.features import RiskFeatures
 from chronic.model.smt_gbdt import SMTGBDTClassifier
@@ -94,6 +101,9 @@ def evaluate(data: Dataset, test: np.ndarray, probabilities: dict[str, np.ndarra
             continue
         for name, p in probabilities.items():
             entry["models"][name] = task_metrics(y[lab], p[lab, i], n_boot=n_boot, seed=seed)
+            if name != "smt_gbdt":  # what SMT-GBDT gains over this ablation, paired on the same people
+                entry["models"][name]["smt_gbdt_minus_this"] = paired_auroc_diff(
+                    y[lab], probabilities["smt_gbdt"][lab, i], p[lab, i], n_boot=n_boot, seed=seed)
         p = probabilities["smt_gbdt"][:, i]
         curves: dict[str, np.ndarray] = {name: probabilities[name][lab, i] for name in probabilities}
         for name, spec in SCORES.items():
