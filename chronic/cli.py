@@ -644,6 +644,21 @@ def effect(settings: Settings, plan_start, as_of, adherence_file: Path, bootstra
 
 
 @main.command()
+@click.option("--deployment", "names", multiple=True,
+              help="Serve only these (name or flow/name); default: all in prefect.yaml.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Most flow runs at once.")
+@click.option("--port", type=int, default=None, help="Port of the local Prefect server (default: a free one).")
+@click.pass_obj
+def serve(settings: Settings, names: tuple[str, ...], limit: int | None, port: int | None) -> None:
+    """Run the prefect.yaml deployments on their schedules (starts a local Prefect server under DATA_DIR/prefect
+    unless PREFECT_API_URL is set); Ctrl-C stops."""
+    from chronic.deployments import serve_project
+
+    serve_project(settings, names=names, limit=limit, port=port,
+                  on_ready=lambda url: console.print(f"Prefect server {url} (UI: {url.removesuffix('/api')})"))
+
+
+@main.command()
 @click.option("--people", type=click.IntRange(min=100), default=None,
               help="People to simulate (default: settings demo_people = 20,000).")
 @click.option("--seed", type=int, default=None, help="Seed (default: settings seed).")
