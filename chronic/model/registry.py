@@ -89,6 +89,7 @@ def log_training(
     figures: list[Path] | None = None,
     extra_artifacts: list[Path] | None = None,
     register: bool = True,
+    html_report: Path | None = None,
 ) -> tuple[str, str | None]:
     """Log params, metrics, report, figures and the pyfunc model; register it as `challenger`. (run id, version)."""
     import mlflow
@@ -131,6 +132,10 @@ def log_training(
             client.set_model_version_tag(settings.model_name, version, "as_of", report["as_of"])
         report["mlflow"] = {"run_id": run.info.run_id, "model_version": version, "model_name": settings.model_name}
         mlflow.log_dict(report, "report.json")
+        if html_report is not None:
+            from chronic.model.report_html import write_train_report
+
+            mlflow.log_artifact(str(write_train_report(report, figures or [], html_report)))
         return run.info.run_id, version
 
 

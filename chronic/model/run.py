@@ -71,6 +71,6 @@ def run_training(
     if step:
         step("mlflow")
     run_id, version = log_training(settings, trained.features, trained.model, trained.report, sample,
-                                   figures=trained.figures, register=register)
+                                   figures=trained.figures, register=register, html_report=run_dir / "report.html")
     report_json(trained.report, report_file)
     return trained, report_file
