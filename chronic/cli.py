@@ -28,7 +28,7 @@ from rich.table import Table
 
 from chronic.settings import Settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)  # logs and CI: no 80-column wrap
 
 
 def _progress(transient: bool = False) -> Progress:
@@ -365,8 +365,10 @@ def _print_train(report: dict) -> None:
 
     t = Table(title=f"held-out AUROC ({report['mode']}, as of {report['as_of']}; "
                     f"{report['n_people']['test']:,} test people)")
-    for col in ("task", "labelled", "positives", *MODELS, "best clinical score", "score AUROC", "PPV ratio"):
-        t.add_column(col, justify="left" if col in ("task", "best clinical score") else "right")
+    short = {"smt_gbdt": "SMT-GBDT", "single_task_lgbm": "single", "supervised_only": "sup.only",
+             "no_crosses": "no-cross"}
+    for col in ("task", "lab.", "pos.", *[short[m] for m in MODELS], "best score", "AUROC", "PPV x"):
+        t.add_column(col, justify="left" if col in ("task", "best score") else "right", no_wrap=True)
     for task, e in report["tasks"].items():
         models = [e["models"].get(m, {}).get("auroc") for m in MODELS]
         scored = {k: v for k, v in e.get("scores", {}).items() if v.get("auroc") is not None}
@@ -376,9 +378,10 @@ def _print_train(report: dict) -> None:
         if best:
             s = scored[best]
             ratio = s.get("ppv_ratio")
-            row += [best, f"{s['auroc']:.3f}", "" if ratio is None else f"{ratio:.2f}x"]
+            row += [best.replace("_hypertension", "_htn").replace("_ckd_epi_2021", ""), f"{s['auroc']:.3f}",
+                    "" if ratio is None else f"{ratio:.1f}"]
         else:
-            row += ["(none applies)", "", ""]
+            row += ["-", "", ""]
         t.add_row(*row)
     console.print(t)
 

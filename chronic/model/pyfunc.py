@@ -8,6 +8,7 @@ this module.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import mlflow.models
@@ -19,6 +20,10 @@ from chronic.model.features import RiskFeatures
 from chronic.model.smt_gbdt import SMTGBDTClassifier
 
 __all__ = ["ChronicRiskModel"]
+
+
+# the predict method is untyped on purpose (the signature is explicit); MLflow warns about that on every load
+warnings.filterwarnings("ignore", message=".*type hints.*predict.*", category=UserWarning)
 
 
 class ChronicRiskModel(mlflow.pyfunc.PythonModel):

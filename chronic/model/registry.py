@@ -96,6 +96,12 @@ def log_training(
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
+    import warnings
+
+    # MLflow nags about type hints and input examples: the signature is explicit and an input example would be a
+    # person's record, which must not be logged
+    warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)
+    warnings.filterwarnings("ignore", message=".*input example.*", category=UserWarning)
     configure(settings)
     with mlflow.start_run(run_name=f"train-{report['mode']}-{report['as_of']}") as run:
         params = {f"model.{k}": v for k, v in report["model"]["params"].items()}
