@@ -8,23 +8,25 @@ pure core (a fields frame and a fitted model in, the rows out, no database and n
 column definitions and the benchmark.
 
 Why a scorer of its own (`RiskScorer`) rather than `features.transform` + `model.predict_proba` +
-`chronic.model.explain.top_rules`: those are written for training-sized frames and cost ~25 minutes per million
-people for the rules alone. The scorer compiles the fitted transform and the SMT-GBDT once and gives the same
-numbers (the tests check it against all three):
+`chronic.model.explain.top_rules`: those are written for training-sized frames and take ~20 minutes per million
+people with rules (docs/scoring.md, bench/score.py). The scorer compiles the fitted transform and the SMT-GBDT
+once and gives the same numbers (the tests check it against all three):
 
-* bin codes once per chunk (`chronic.features.bins.encode`); an atom (field, bin) column is a table lookup, a
-  higher-order cross is an AND of its atoms' match vectors, evaluated cross-major over a block of people (a few
-  hundred contiguous byte ANDs, no per-person work);
+* bin codes per block of people (`chronic.features.bins.encode`); an atom (field, bin) column is a table lookup, a
+  higher-order cross is an AND of its atoms' match vectors, evaluated cross by cross over the block (contiguous
+  byte ANDs, no per-person work);
 * the boosters are re-indexed once to the few hundred columns their trees split on, so every booster reads one
   compact CSR of those columns instead of a copy of the ~3,000-column matrix (XGBoost treats an absent entry as
   missing, so dropping columns no tree reads changes nothing; re-indexing keeps every tree, threshold and leaf);
 * the fusion's linear term is one sparse product for all tasks;
 * rules: per task, each person's matched columns are a dense row of slot values (the linear credit of the column
-  plus the tree credits - path attribution of the shared stage, TreeSHAP of the task stage - where trees read the
-  column); the top three are three row-wise argmax passes. Ties go to the lower column (atoms before crosses).
+  plus the tree credits - path attribution of the shared stage from a per-leaf table, TreeSHAP of the task stage
+  memoised per tree on the person's pattern of that tree's split columns - where trees read the column); the top
+  three are three row-wise argmax passes. Ties go to the lower column (atoms before crosses).
 
-Everything is vectorised over people; the loops are over chunks and blocks of people, tasks, boosters and batches
-of crosses. Memory is bounded by the block (`BLOCK` people) plus the outputs (people x tasks).
+Everything is vectorised over people; the loops are over blocks of people (on one thread per core), tasks,
+boosters, trees and crosses. Memory is bounded by the blocks (`BLOCK` people each) plus the outputs (people x
+tasks).
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -559,8 +561,8 @@ def score_frame(
         scored_at: the scoring timestamp (default: now, UTC); the only value that differs between reruns.
         horizon_years: the model's horizon, for the band cut-offs (`chronic.care.bands`).
         rules: False leaves rule_1..rule_3 null (the probability-only path).
-        chunk_size: people encoded at a time (memory: ~250 bytes a person and field for the frame slice, plus
-            the `BLOCK` temporaries).
+        chunk_size: people per chunk, the unit of `progress`; a chunk is scored in blocks of `BLOCK` people on
+            one thread per core, so the temporaries are bounded by the blocks, not by the chunk.
         n_jobs: XGBoost threads (default: all cores).
         progress: called with (people scored, people) after each chunk.
         scorer: a compiled `RiskScorer` of the same model (saves compiling it again).
@@ -610,7 +612,8 @@ def _risk_frame(fields: pl.DataFrame, scorer: RiskScorer, proba: np.ndarray, top
     frame = pl.DataFrame({
         "person_id": fields.get_column("person_id").gather(person),
         "clinic_id": fields.get_column("clinic_id").gather(person),
-        "task": pl.Series(list(scorer.task_names), dtype=tasks).gather(pl.Series(np.tile(np.arange(T, dtype=np.uint32), n))),
+        "task": pl.Series(list(scorer.task_names), dtype=tasks).gather(
+            pl.Series(np.tile(np.arange(T, dtype=np.uint32), n))),
         "probability": proba.ravel(),
         "band": pl.Series(list(BANDS), dtype=bands).gather(pl.Series(band_code.ravel())),
         "rule_1": rule(0), "rule_2": rule(1), "rule_3": rule(2),
@@ -664,16 +667,22 @@ def write_risk(con: Any, risk: pl.DataFrame, *, as_of: date) -> int:
     return risk.height
 
 
-def _model_horizon(settings: Any, version: str) -> float | None:
-    """The `horizon_years` the model version was trained with (its run's parameter), if recorded."""
+def _model_run_params(settings: Any, version: str) -> dict[str, str]:
+    """The parameters of the MLflow run that logged the model version ({} if unknown)."""
     import mlflow
 
     try:
         client = mlflow.MlflowClient()
         run_id = client.get_model_version(settings.model_name, version).run_id
-        params = client.get_run(run_id).data.params if run_id else {}
+        return dict(client.get_run(run_id).data.params) if run_id else {}
+    except mlflow.exceptions.MlflowException:
+        return {}
+
+
+def _horizon(params: dict[str, str]) -> float | None:
+    try:
         return float(params["horizon_years"])
-    except (KeyError, ValueError, TypeError, mlflow.exceptions.MlflowException):
+    except (KeyError, ValueError, TypeError):
         return None
 
 
@@ -704,7 +713,11 @@ def score_archive(
     used_alias, _ = resolve_version(settings, alias)
     pyfunc, version = load_model(settings, used_alias)
     python_model = pyfunc.unwrap_python_model()
-    horizon = _model_horizon(settings, version) or settings.horizon_years
+    params = _model_run_params(settings, version)
+    horizon = _horizon(params) or settings.horizon_years
+    if params.get("mode") == "screen":
+        log.warning("model %s version %s was trained in screen mode: its probabilities are 'positive now', while "
+                    "the band cut-offs are for onset within %s years", settings.model_name, version, horizon)
     con = connect(settings.db_path)
     try:
         fields = build_fields(con, as_of, lookback_days=settings.lookback_days)
@@ -720,5 +733,8 @@ def score_archive(
     by_band = {t: {b: 0 for b in BANDS} for t in python_model.model.task_names_}
     for task, b, k in counts.iter_rows():
         by_band[task][b] = int(k)
+    seconds = round(time.perf_counter() - started, 2)
+    log.info("scored %d people at %s with %s version %s (@%s) in %.1f s", people, as_of, settings.model_name,
+             version, used_alias, seconds)
     return ScoreSummary(as_of=as_of, model_name=settings.model_name, model_version=str(version), alias=used_alias,
-                        people=people, rows=rows, by_band=by_band, seconds=round(time.perf_counter() - started, 2))
+                        people=people, rows=rows, by_band=by_band, seconds=seconds)
