@@ -472,12 +472,17 @@ def score(settings: Settings, as_of, alias: str | None, as_json: bool) -> None:
 
     from chronic.scoring import score_archive
 
+    from chronic.model.score_report import report_scoring
+
     try:
         with _progress(transient=True) as progress:
-            summary = score_archive(settings, as_of=_day(as_of), alias=alias, progress=progress)
+            bar = progress.add_task("scoring people", total=None)
+            summary = score_archive(settings, as_of=_day(as_of), alias=alias,
+                                    progress=lambda k, n: progress.update(bar, completed=k, total=n))
     except (LookupError, FileNotFoundError) as e:
         console.print(f"[red]error:[/red] {e}")
         sys.exit(1)
+    report = report_scoring(settings, summary)
     if as_json:
         click.echo(json.dumps(asdict(summary), indent=2, default=str))
         return
@@ -489,6 +494,7 @@ def score(settings: Settings, as_of, alias: str | None, as_json: bool) -> None:
     for task, bands in summary.by_band.items():
         t.add_row(task, *[f"{bands.get(b, 0):,}" for b in ("low", "moderate", "high", "very_high")])
     console.print(t)
+    console.print(f"run report: {report}")
 
 
 @main.command()

@@ -48,6 +48,7 @@ def care_loop(settings: Settings, *, dates: DemoDates, seed: int = 0, pages: int
     from chronic.care.loop import make_plans, run_followup
     from chronic.care.person_view import write_person_page
     from chronic.export import export_clinics
+    from chronic.model.score_report import report_scoring
     from chronic.scoring import score_archive
     from chronic.synth.intervention import simulate_followup
 
@@ -55,6 +56,7 @@ def care_loop(settings: Settings, *, dates: DemoDates, seed: int = 0, pages: int
     out: dict[str, Any] = {}
     note(f"scoring everyone at {dates.plan_start}")
     out["score_start"] = score_archive(settings, as_of=dates.plan_start)
+    report_scoring(settings, out["score_start"])
     note("planning")
     out["plans"] = make_plans(settings, as_of=dates.plan_start)
     fu_dir = settings.data_dir / "synth-followup"
@@ -66,6 +68,7 @@ def care_loop(settings: Settings, *, dates: DemoDates, seed: int = 0, pages: int
     out["ingest_followup"] = ingest([fu_dir / "devices"], settings=settings).totals
     note(f"re-scoring at {dates.followup_as_of}")
     out["score_followup"] = score_archive(settings, as_of=dates.followup_as_of)
+    report_scoring(settings, out["score_followup"])
     note("following up the plans")
     out["followup"] = run_followup(settings, as_of=dates.followup_as_of)
     note("estimating intervention effects")

@@ -18,10 +18,13 @@ from chronic.settings import Settings
 def score_task(data_dir: str | None, as_of: str | None) -> dict:
     from dataclasses import asdict
 
+    from chronic.model.score_report import report_scoring
     from chronic.scoring import score_archive
 
+    settings = Settings.at(data_dir)
     day = date.fromisoformat(as_of) if as_of else date.today()
-    return asdict(score_archive(Settings.at(data_dir), as_of=day))
+    summary = score_archive(settings, as_of=day)
+    return {**asdict(summary), "report": str(report_scoring(settings, summary))}
 
 
 @task(name="make-plans", retries=1, retry_delay_seconds=10)

@@ -297,6 +297,31 @@ def test_score_archive_writes_and_rerun_replaces(trained, fields):
 
 
 @pytest.mark.slow
+def test_scoring_run_report_is_written_and_logged(trained):
+    import mlflow
+
+    from chronic.archive.db import connect
+    from chronic.model.score_report import EXPERIMENT, report_scoring
+
+    settings, _ = trained
+    summary = score_archive(settings, as_of=SCORE_AS_OF, scored_at=SCORED_AT)
+    path = report_scoring(settings, summary)
+    html = path.read_text()
+    assert path.parent.name == f"score-{SCORE_AS_OF}" and "People per risk band" in html
+    for task, bands in summary.by_band.items():
+        assert f"<td>{task}</td>" in html and all(f"<td>{n}</td>" in html for n in bands.values() if n)
+    runs = mlflow.search_runs(experiment_names=[EXPERIMENT])
+    assert len(runs) >= 1 and runs["metrics.people"].iloc[0] == summary.people
+    con = connect(settings.db_path, read_only=True)
+    try:
+        ids = [r[0] for r in con.execute("select person_id from person").fetchall()]
+    finally:
+        con.close()
+    logged = b"".join(p.read_bytes() for p in (settings.artifact_dir / EXPERIMENT).rglob("*") if p.is_file())
+    assert logged and not [i for i in ids if i.encode() in logged + html.encode()]
+
+
+@pytest.mark.slow
 def test_champion_is_preferred_over_challenger(trained):
     import mlflow
 

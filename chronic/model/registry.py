@@ -35,19 +35,20 @@ _TYPES = {pl.Float64: "double", pl.Float32: "double", pl.Int64: "double", pl.Int
           pl.Int8: "double", pl.Boolean: "boolean", pl.String: "string"}
 
 
-def configure(settings: Settings) -> None:
+def configure(settings: Settings, experiment: str = EXPERIMENT) -> None:
     """Point MLflow at the deployment's tracking store; create the experiment with artifacts in the data dir."""
     import mlflow
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.tracking_uri)
-    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+    if mlflow.get_experiment_by_name(experiment) is None:
         location = None
         if settings.mlflow_tracking_uri is None:
             settings.artifact_dir.mkdir(parents=True, exist_ok=True)
-            location = settings.artifact_dir.resolve().as_uri()
-        mlflow.create_experiment(EXPERIMENT, artifact_location=location)
-    mlflow.set_experiment(EXPERIMENT)
+            location = (settings.artifact_dir / experiment).resolve().as_uri() if experiment != EXPERIMENT else (
+                settings.artifact_dir.resolve().as_uri())
+        mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment)
 
 
 def model_input(fields: pl.DataFrame):
