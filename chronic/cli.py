@@ -10,6 +10,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -41,6 +43,27 @@ def _progress(transient: bool = False) -> Progress:
         console=console,
         transient=transient,
     )
+
+
+def _dask_option(f):
+    return click.option(
+        "--dask", "dask_address", default=None, metavar="ADDRESS",
+        help="Run on Dask: 'local' starts a LocalCluster here, else a scheduler address (tcp://host:8786); "
+             "env CHRONIC_DASK_ADDRESS. Reads the archive's Parquet partitions (exported when out of date).")(f)
+
+
+@contextmanager
+def _dask(settings: Settings, address: str | None) -> Iterator[object | None]:
+    """The Dask client the command runs on (None = the single-machine path)."""
+    address = address or settings.dask_address
+    if not address:
+        yield None
+        return
+    from chronic.distributed.cluster import dask_client
+
+    console.print(f"running on Dask ({address})")
+    with dask_client(address, n_workers=settings.dask_workers) as client:
+        yield client
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -232,9 +255,10 @@ def _print_labels(frame, summary, mode: str, as_of: date, *, only_overall: bool 
               help="Write the funnel report as JSON here (default: DATA_DIR/features/report-<as-of>-<mode>.json).")
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Top rules shown per task.")
 @click.option("--no-signal-check", is_flag=True, help="Skip the held-out logistic-regression check.")
+@_dask_option
 @click.pass_obj
 def features(settings: Settings, as_of, mode: str, horizon_years: float | None, report_file: Path | None, top: int,
-             no_signal_check: bool) -> None:
+             no_signal_check: bool, dask_address: str | None) -> None:
     """Fit the crossed features on the archive: fields -> bins -> crosses of order 1-3 -> support -> per-task top K.
 
     Prints the funnel and the top rules per task, and (unless --no-signal-check) the held-out AUROC of a logistic
@@ -249,9 +273,9 @@ def features(settings: Settings, as_of, mode: str, horizon_years: float | None, 
     day = as_of.date()
     con = connect(settings.db_path)
     try:
-        with console.status(f"fitting crossed features ({mode}, as of {day})"):
+        with _dask(settings, dask_address) as client, console.status(f"fitting crossed features ({mode}, as of {day})"):
             model, report = fit_features(con, as_of=day, mode=mode, horizon_years=horizon_years, settings=settings,
-                                         top=top, signal_check=not no_signal_check)
+                                         top=top, signal_check=not no_signal_check, dask=client)
     finally:
         con.close()
     out_dir = settings.data_dir / "features"
@@ -461,11 +485,35 @@ def _print_counts(title: str, summary: dict) -> None:
 
 
 @main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder to write (default: DATA_DIR/partitions).")
+@click.pass_obj
+def partitions(settings: Settings, out: Path | None) -> None:
+    """Export the archive's people, observations, conditions, medications, family history and lifestyle as Parquet
+    partitioned by clinic and month: what the Dask path (--dask) and any other engine read."""
+    from chronic.archive.db import connect
+    from chronic.distributed.partitions import export_partitions
+
+    if not settings.db_path.exists():
+        console.print(f"[red]error:[/red] no archive at {settings.db_path}; run `chronic ingest` first")
+        sys.exit(1)
+    out = out or settings.partitions_dir
+    con = connect(settings.db_path, read_only=True)
+    try:
+        with console.status(f"writing Parquet partitions to {out}"):
+            parts = export_partitions(con, out)
+    finally:
+        con.close()
+    _print_counts(f"Parquet partitions at {out} ({len(parts.clinics)} clinics)", {"rows": parts.rows})
+
+
+@main.command()
 @_as_of_option("Score with fields as of this date (default: today).")
 @click.option("--alias", default=None, help="Registry alias to use (default: champion, else challenger).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@_dask_option
 @click.pass_obj
-def score(settings: Settings, as_of, alias: str | None, as_json: bool) -> None:
+def score(settings: Settings, as_of, alias: str | None, as_json: bool, dask_address: str | None) -> None:
     """Score everyone with the registered model (champion, else challenger) and write the `risk` table: probability,
     band, percentile within the clinic and the top 3 rules per person and task."""
     from dataclasses import asdict
@@ -475,9 +523,9 @@ def score(settings: Settings, as_of, alias: str | None, as_json: bool) -> None:
     from chronic.model.score_report import report_scoring
 
     try:
-        with _progress(transient=True) as progress:
+        with _dask(settings, dask_address) as client, _progress(transient=True) as progress:
             bar = progress.add_task("scoring people", total=None)
-            summary = score_archive(settings, as_of=_day(as_of), alias=alias,
+            summary = score_archive(settings, as_of=_day(as_of), alias=alias, dask=client,
                                     progress=lambda k, n: progress.update(bar, completed=k, total=n))
     except (LookupError, FileNotFoundError) as e:
         console.print(f"[red]error:[/red] {e}")

@@ -695,8 +695,13 @@ def score_archive(
     progress: Progress | None = None,
     scored_at: datetime | None = None,
     n_jobs: int | None = None,
+    dask: Any = None,
 ) -> ScoreSummary:
     """Score everyone in the archive at `as_of` with the registered model and write the `risk` rows of that date.
+
+    With `dask` (a `distributed.Client`), the people are scored clinic by clinic on its workers from the archive's
+    Parquet partitions (`chronic.distributed`; exported first), and the rows come back to be written here: the
+    same rows as the single-machine path.
 
     The model is `alias` if given, else `champion`, else `challenger` (`chronic.model.registry`); a LookupError
     says when none is registered, a FileNotFoundError when there is no archive. Bands use the horizon the model
@@ -718,14 +723,22 @@ def score_archive(
     if params.get("mode") == "screen":
         log.warning("model %s version %s was trained in screen mode: its probabilities are 'positive now', while "
                     "the band cut-offs are for onset within %s years", settings.model_name, version, horizon)
+    scored_at = _timestamp(scored_at)  # one timestamp for every row, wherever it is computed
+    score_args = {"as_of": as_of, "model_name": settings.model_name, "model_version": version,
+                  "scored_at": scored_at, "horizon_years": horizon}
     con = connect(settings.db_path)
     try:
-        fields = build_fields(con, as_of, lookback_days=settings.lookback_days)
-        risk = score_frame(fields, python_model.features, python_model.model, as_of=as_of,
-                           model_name=settings.model_name, model_version=version, scored_at=scored_at,
-                           horizon_years=horizon, chunk_size=chunk_size, n_jobs=n_jobs, progress=progress)
-        people = fields.height
-        del fields
+        if dask is not None:
+            from chronic.distributed.scoring import score_on_dask
+
+            risk = score_on_dask(dask, con, settings, python_model, progress=progress, **score_args)
+            people = risk.height // max(1, len(python_model.model.task_names_))
+        else:
+            fields = build_fields(con, as_of, lookback_days=settings.lookback_days)
+            risk = score_frame(fields, python_model.features, python_model.model, chunk_size=chunk_size,
+                               n_jobs=n_jobs, progress=progress, **score_args)
+            people = fields.height
+            del fields
         rows = write_risk(con, risk, as_of=as_of)
     finally:
         con.close()

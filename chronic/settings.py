@@ -70,6 +70,16 @@ class Settings(BaseSettings):
         description="Key of the HMAC-SHA256 that pseudonymises person ids in clinic exports (required outside the demo).",
     )
 
+    # -- beyond one machine (chronic.distributed; docs/distributed.md)
+    dask_address: str | None = Field(
+        None,
+        description="Dask scheduler for features, train and score: 'local' starts a LocalCluster on this machine, "
+        "else an address such as tcp://10.0.0.5:8786; unset = the single-machine path.",
+    )
+    dask_workers: int | None = Field(
+        None, ge=1, description="Workers of a `local` Dask cluster (default: one per CPU core)."
+    )
+
     @classmethod
     def at(cls, data_dir: str | Path | None) -> Settings:
         """Settings from the environment, with `data_dir` when given (flows pass it as a plain string)."""
@@ -94,6 +104,11 @@ class Settings(BaseSettings):
     def artifact_dir(self) -> Path:
         """MLflow artifacts of the embedded default."""
         return self.data_dir / "mlartifacts"
+
+    @property
+    def partitions_dir(self) -> Path:
+        """Parquet partitions of the archive (by clinic and month) that the Dask path reads."""
+        return self.data_dir / "partitions"
 
     @property
     def export_dir(self) -> Path:

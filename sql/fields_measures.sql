@@ -70,11 +70,16 @@ final as (
         r.person_id,
         r.measure,
         w.window_name,
-        avg(r.value) as mean,
+        -- the same value on every path: a float sum depends on the order DuckDB's threads add in (1e-12 apart
+        -- between the archive and its Parquet partitions), and a value on a quantile cut point must fall in the
+        -- same bin everywhere. So the mean is an exact decimal sum (values to 1e-6) divided once, and the slope
+        -- is rounded to 6 decimals (a tie at the 7th is as unlikely as a float landing on it).
+        avg(r.value::decimal(18, 6)) as mean,
         min(r.value) as min,
         max(r.value) as max,
         -- least squares of value on time in years; null with fewer than 3 readings or all on one day
-        case when count(*) >= 3 and max(r.local_day) > min(r.local_day) then regr_slope(r.value, r.t) end as slope,
+        case when count(*) >= 3 and max(r.local_day) > min(r.local_day) then round(regr_slope(r.value, r.t), 6) end
+            as slope,
         count(*) as n,
         sum(r.abnormal::int)::bigint as n_abnormal,   -- null when the measure has no rule
         date_diff('day', max(r.effective_at)::date, $as_of::date) as days_since_last

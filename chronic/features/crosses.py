@@ -34,7 +34,7 @@ import multiprocessing as mp
 import os
 import time
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +184,23 @@ class _Counter:
                         out[g][lo:hi] += np.bincount((part + base[None, :]).ravel(), minlength=hi - lo)
         self.person_combos += m * len(ext)
 
+    def layout(self, prefix: tuple[int, ...], ext: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+        """A block's table layout: extension fields in table order (by bin count, then index), prefix cells and
+        the first row of each extension field (plus the total)."""
+        nb = self.nb
+        ext = ext[np.lexsort((ext, nb[ext]))]
+        n_pre = int(np.prod(nb[list(prefix)])) if prefix else 1
+        offsets = np.concatenate([[0], np.cumsum(n_pre * nb[ext])]).astype(np.int64)
+        return ext, n_pre, offsets
+
+    def tables(self, prefix: tuple[int, ...], ext: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
+        """The block's count tables (one per label group) over this counter's people: map over chunks, and the
+        reduce of the chunks' tables is the in-place sum. Tables of disjoint people add up (the Dask reduce)."""
+        tables = [np.zeros(int(offsets[-1]) * STATES, dtype=np.int64) for _ in self.keys]
+        for start in range(0, self.n, self.chunk):
+            self.map_chunk(prefix, ext, slice(start, min(start + self.chunk, self.n)), tables, offsets)
+        return tables
+
     def count(self, prefix: tuple[int, ...], ext: np.ndarray) -> dict[str, np.ndarray]:
         """Counts of every cross prefix-bins x extension-bin: map over chunks of people, reduce by summing.
 
@@ -191,16 +208,22 @@ class _Counter:
         rows run over the extension fields in `ext_order` (by bin count, then index), each as (prefix cell,
         extension bin) in row-major order, with `offsets` the first row of each extension field.
         """
+        ext, _, offsets = self.layout(prefix, ext)
+        return self.rows(prefix, ext, offsets, self.tables(prefix, ext, offsets))
+
+    def count_all(self, blocks: Sequence[tuple[tuple[int, ...], np.ndarray]]) -> Iterator[dict[str, np.ndarray]]:
+        """`count` of each block in turn (a distributed counter overlaps them)."""
+        for prefix, ext in blocks:
+            yield self.count(prefix, ext)
+
+    def rows(self, prefix: tuple[int, ...], ext: np.ndarray, offsets: np.ndarray,
+             tables: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """A block's tables as rows: support, labelled and positive people per cross and task."""
         nb = self.nb
-        ext = ext[np.lexsort((ext, nb[ext]))]
         n_pre = int(np.prod(nb[list(prefix)])) if prefix else 1
         be_all = nb[ext]
         sizes = n_pre * be_all
-        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         total = int(offsets[-1])
-        tables = [np.zeros(total * STATES, dtype=np.int64) for _ in self.keys]
-        for start in range(0, self.n, self.chunk):  # the reduce of the chunks' tables is this in-place sum
-            self.map_chunk(prefix, ext, slice(start, min(start + self.chunk, self.n)), tables, offsets)
         # states -> support, labelled and positive per task: view each run as (ext, d2, d1, d0, pre x bin) and sum
         # out the other digits of each task's label state (adds of contiguous rows)
         support = np.empty(total, dtype=np.int64)
@@ -248,9 +271,9 @@ class _Shared:
 class _Blocks:
     """Counts and scores blocks of crosses into a local top-K pool (one per process; the map of the fit)."""
 
-    def __init__(self, sh: _Shared) -> None:
+    def __init__(self, sh: _Shared, counter: _Counter | None = None) -> None:
         self.sh = sh
-        self.counter = _Counter(sh.codes, sh.nb, sh.states, sh.chunk_size)
+        self.counter = counter if counter is not None else _Counter(sh.codes, sh.nb, sh.states, sh.chunk_size)
         self.atom_off = np.concatenate([[0], np.cumsum(sh.nb)]).astype(np.int64)
 
     def _result(self) -> dict[str, Any]:
@@ -313,8 +336,7 @@ class _Blocks:
         """Order 2: prefix field a x extension fields (all > a), scored against both single bins."""
         sh, res = self.sh, self._result()
         res["pair_rates"], res["pair_best"] = [], []
-        for a, ext in blocks:  # a loop over blocks
-            c = self.counter.count((a,), ext)
+        for (a, ext), c in zip(blocks, self.counter.count_all([((a,), ext) for a, ext in blocks])):  # over blocks
             rate = smoothed_rate(c["k"], c["n"], sh.p0[None, :], sh.m).astype(np.float32)
             res["pair_rates"].append((a, c["ext_order"], c["offsets"], rate))
             s = self._supported(res, c)
@@ -334,8 +356,7 @@ class _Blocks:
         """Order 3: prefix pair (a, b) x extension fields, scored against the three pairs inside each triple."""
         sh, res = self.sh, self._result()
         nb = sh.nb
-        for (a, b), ext in blocks:  # a loop over blocks
-            c = self.counter.count((a, b), ext)
+        for ((a, b), ext), c in zip(blocks, self.counter.count_all(blocks)):  # a loop over blocks
             s = self._supported(res, c)
             if not s["support"].size:
                 continue
@@ -381,8 +402,8 @@ def _partition(costs: np.ndarray, parts: int) -> list[np.ndarray]:
 class _Runner:
     """Runs a stage's blocks in-process or on a pool of worker processes, and merges the results (the reduce)."""
 
-    def __init__(self, shared: _Shared, n_jobs: int) -> None:
-        self.local = _Blocks(shared)
+    def __init__(self, shared: _Shared, n_jobs: int, local: _Blocks | None = None) -> None:
+        self.local = local if local is not None else _Blocks(shared)
         self.n_jobs = n_jobs
         self.executor: ProcessPoolExecutor | None = None
         if n_jobs > 1:
@@ -481,48 +502,80 @@ class CrossFeatures(TransformerMixin, BaseEstimator):
         """Fit bins and select crosses on the training people in `X` (rows aligned with `Y`, NaN = no label).
 
         Everything fitted (quantile cut points, supports, scores, the order-3 plan) sees only these rows: pass the
-        training split, never the whole population.
+        training split, never the whole population. (`chronic.distributed.crosses.fit_on_dask` is the same fit
+        with the people spread over Dask workers.)
         """
         t0 = time.perf_counter()
+        Y = np.asarray(Y, dtype=np.float64)
+        Y = Y[:, None] if Y.ndim == 1 else Y
+        self.begin_fit(X.columns, Y.shape[1])
+        if Y.shape[0] != X.height:
+            raise ValueError(f"Y must be (people, {len(self.task_names_)}) aligned with X, got {Y.shape}")
+        self.fit_bins(X)
+        states = label_states(Y)
+        shared = self.shared_state(encode(self.fields_, X), states, (states > 0).sum(axis=0),
+                                   (states == 2).sum(axis=0))
+        return self.count_and_select(shared, int(X.height), t0)
+
+    def begin_fit(self, columns: Sequence[str], n_tasks: int) -> list[str]:
+        """Check the parameters, the tasks and which catalog fields the data has; set what follows from them."""
         if self.max_order not in (1, 2, 3):
             raise ValueError(f"max_order must be 1, 2 or 3, got {self.max_order}")
         task_names, defining = self._task_defs()
-        Y = np.asarray(Y, dtype=np.float64)
-        Y = Y[:, None] if Y.ndim == 1 else Y
-        if Y.shape != (X.height, len(task_names)):
-            raise ValueError(f"Y must be (people, {len(task_names)}) aligned with X, got {Y.shape}")
+        if n_tasks != len(task_names):
+            raise ValueError(f"Y must be (people, {len(task_names)}) aligned with X, got {n_tasks} label columns")
         specs = self._catalog()
-        names = sorted(n for n in specs if n in X.columns)  # name order: nothing depends on the frame's order
+        names = sorted(n for n in specs if n in columns)  # name order: nothing depends on the frame's order
         if not names:
             raise ValueError("no catalog field is a column of X")
         self.catalog_ = {n: specs[n] for n in names}
         self.task_names_ = task_names
-        self.fields_: list[FieldBins] = [fit_field(specs[n], X) for n in names]
         self.feature_names_in_ = np.array(names, dtype=object)
         self.n_features_in_ = len(names)
         self.eligible_ = np.array([[field_eligible(specs[n], t, defining[t]) for n in names] for t in task_names])
-        codes = encode(self.fields_, X)
-        nb = np.array([fb.n_bins for fb in self.fields_], dtype=np.int64)
-        states = label_states(Y)
-        n_lab, n_pos = (states > 0).sum(axis=0), (states == 2).sum(axis=0)
+        return names
+
+    def data_fitted_fields(self) -> list[str]:
+        """Fields whose bins are fitted from the data (quantile cut points, category values seen): all `fit_bins`
+        reads, so a distributed fit gathers these columns only."""
+        return [n for n, sp_ in self.catalog_.items() if sp_.kind == "category"
+                or (sp_.kind == "numeric" and isinstance(sp_.bins, str))]
+
+    def fit_bins(self, X: pl.DataFrame) -> None:
+        """Fit every field's bins on the training people in `X` (any row order: the fit does not depend on it)."""
+        self.fields_ = [fit_field(self.catalog_[n], X) for n in self.feature_names_in_]
+
+    def shared_state(self, codes: np.ndarray | None, states: np.ndarray | None, n_lab: np.ndarray,
+                     n_pos: np.ndarray) -> _Shared:
+        """What counting and scoring need (codes and states may live elsewhere: a distributed fit passes None)."""
+        names = list(self.feature_names_in_)
         self.base_rate_ = (n_pos + 1.0) / (n_lab + 2.0)  # Laplace: a task without labels gets 0.5 and scores 0
-        shared = _Shared(
-            codes=codes, nb=nb, states=states, elig=self.eligible_,
-            hashes=np.array([name_hash(n) for n in names], dtype=np.uint64), p0=self.base_rate_,
+        self._n_lab, self._n_pos = np.asarray(n_lab), np.asarray(n_pos)
+        return _Shared(
+            codes=codes, nb=np.array([fb.n_bins for fb in self.fields_], dtype=np.int64), states=states,
+            elig=self.eligible_, hashes=np.array([name_hash(n) for n in names], dtype=np.uint64), p0=self.base_rate_,
             chunk_size=int(self.chunk_size), m=float(self.prior_strength), min_support=int(self.min_support),
             min_score=float(self.min_score), top_k=int(self.top_k),
         )
+
+    def count_and_select(self, shared: _Shared, n_people: int, t0: float,
+                         counter: _Counter | None = None) -> CrossFeatures:
+        """Count orders 1..max_order, score, keep the top K per task (with `counter`: counts come from it)."""
+        task_names, nb = self.task_names_, shared.nb
         funnel: dict[str, Any] = {
-            "people": int(X.height), "fields": len(names), "bins": int(nb.sum()),
-            "labelled_per_task": dict(zip(task_names, n_lab.tolist())),
-            "positive_per_task": dict(zip(task_names, n_pos.tolist())),
+            "people": n_people, "fields": int(nb.size), "bins": int(nb.sum()),
+            "labelled_per_task": dict(zip(task_names, self._n_lab.tolist())),
+            "positive_per_task": dict(zip(task_names, self._n_pos.tolist())),
             "candidates": {}, "supported": {}, "scored_per_task": dict.fromkeys(task_names, 0),
         }
         pool = TopKPool(self.top_k, len(task_names), self.min_score)
         timings: dict[str, float] = {"bins": time.perf_counter() - t0}
         self.person_combos_ = 0
         n_jobs = (os.cpu_count() or 1) if self.n_jobs in (-1, None) else max(1, int(self.n_jobs))
-        runner = _Runner(shared, n_jobs if self.max_order >= 2 else 1)
+        if counter is not None:  # the counts come from elsewhere; blocks run here, in order
+            runner = _Runner(shared, 1, local=_Blocks(shared, counter))
+        else:
+            runner = _Runner(shared, n_jobs if self.max_order >= 2 else 1)
         try:
             t = time.perf_counter()
             single = runner.local.singles()  # order 1 is cheap: always in-process
