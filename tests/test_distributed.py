@@ -1,0 +1,154 @@
+"""The Dask path on a LocalCluster gives what the single-machine path gives, on the same small archive."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime
+
+import numpy as np
+import polars as pl
+import pytest
+
+from chronic.archive.db import connect
+from chronic.dataset import build_dataset, person_split
+from chronic.distributed.partitions import (
+    Partitions,
+    archive_version,
+    clinic_connection,
+    current_partitions,
+    export_partitions,
+)
+from chronic.settings import Settings
+from tests.conftest import MODEL_AS_OF
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def settings(synthetic_archive, tmp_path_factory) -> Settings:
+    """A copy of the shared archive (scoring writes to it)."""
+    data = tmp_path_factory.mktemp("distributed") / "data"
+    data.mkdir()
+    shutil.copy(synthetic_archive / "chronic.duckdb", data / "chronic.duckdb")
+    return Settings(data_dir=data)
+
+
+@pytest.fixture(scope="module")
+def client():
+    from chronic.distributed.cluster import dask_client
+
+    with dask_client("local", n_workers=2) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def parts(settings) -> Partitions:
+    con = connect(settings.db_path, read_only=True)
+    try:
+        return export_partitions(con, settings.partitions_dir)
+    finally:
+        con.close()
+
+
+def test_partitions_hold_every_row_by_clinic_and_month(settings, parts) -> None:
+    con = connect(settings.db_path, read_only=True)
+    try:
+        for table in ("person", "observation", "condition", "lifestyle"):
+            n = con.sql(f"select count(*) from {table}").fetchall()[0][0]  # noqa: S608 (fixed table names)
+            assert parts.rows[table] == n
+        assert parts.version == archive_version(con)
+        clinics = [c for (c,) in con.sql("select distinct clinic_id from person order by 1").fetchall()]
+    finally:
+        con.close()
+    assert list(parts.clinics) == clinics
+    months = {p.name for p in (parts.root / "observation" / f"clinic={clinics[0]}").iterdir()}
+    assert len(months) > 12 and all(m.startswith("month=20") for m in months)
+    # one clinic's view holds only its people, and `until` drops later months
+    cc = clinic_connection(parts, clinics[0], until=date(2022, 6, 30))
+    try:
+        assert cc.sql("select distinct clinic_id from person").fetchall() == [(clinics[0],)]
+        last = cc.sql("select max(effective_at) from observation").fetchall()[0][0]
+        assert last < datetime(2022, 7, 1)
+    finally:
+        cc.close()
+
+
+def test_current_partitions_are_reused_until_the_archive_changes(settings, parts) -> None:
+    con = connect(settings.db_path, read_only=True)
+    try:
+        stamp = (parts.root / "partitions.json").stat().st_mtime_ns
+        again = current_partitions(con, settings.partitions_dir)
+        assert (again.root / "partitions.json").stat().st_mtime_ns == stamp  # not rewritten
+    finally:
+        con.close()
+    with pytest.raises(FileNotFoundError, match="chronic partitions"):
+        Partitions.open(settings.data_dir / "nowhere")
+
+
+def test_clinic_datasets_add_up_to_the_archive_dataset(settings, parts) -> None:
+    con = connect(settings.db_path, read_only=True)
+    try:
+        whole = build_dataset(con, as_of=MODEL_AS_OF, mode="incident", settings=settings)
+    finally:
+        con.close()
+    frames, ys = [], []
+    for clinic in parts.clinics:
+        cc = clinic_connection(parts, clinic)
+        try:
+            d = build_dataset(cc, as_of=MODEL_AS_OF, mode="incident", settings=settings)
+        finally:
+            cc.close()
+        frames.append(d.fields)
+        ys.append(d.Y)
+    fields, Y = pl.concat(frames), np.concatenate(ys)
+    order = fields["person_id"].arg_sort().to_numpy()
+    assert fields[order].equals(whole.fields)  # every field, bit for bit
+    assert np.array_equal(Y[order], whole.Y, equal_nan=True)
+
+
+def test_crosses_counted_on_dask_select_the_same_crosses(settings, parts, client) -> None:
+    from chronic.distributed.crosses import fit_on_dask
+    from chronic.distributed.dataset import dataset_on_dask
+    from chronic.features.crosses import CrossFeatures
+
+    con = connect(settings.db_path, read_only=True)
+    try:
+        data = build_dataset(con, as_of=MODEL_AS_OF, mode="incident", settings=settings)
+    finally:
+        con.close()
+    test = person_split(data.fields["clinic_id"], test_size=0.2, seed=settings.seed)
+    params = {"top_k": 60, "order3_pairs": 10, "order3_fields": 8}
+    single = CrossFeatures.from_config(**params).fit(data.fields.filter(~test), data.Y[~test])
+
+    dd = dataset_on_dask(client, parts, as_of=MODEL_AS_OF, mode="incident", settings=settings)
+    assert np.array_equal(dd.keys["test"].to_numpy(), test)  # the same held-out people
+    dist = fit_on_dask(CrossFeatures.from_config(**params), client, dd.side(client, test=False))
+    assert dist.funnel_ == single.funnel_
+    assert dist.crosses_.equals(single.crosses_)  # ids, rules, supports, scores, in the same column order
+    assert sum(dist.funnel_["candidates"].values()) > 10_000
+    X = data.fields.filter(test)
+    assert (dist.transform(X) != single.transform(X)).nnz == 0
+
+
+def test_scoring_on_dask_writes_the_same_risk_rows(settings, client) -> None:
+    from chronic.model.run import run_training
+    from chronic.scoring import score_archive
+
+    run_training(settings, as_of=MODEL_AS_OF, ablations=False, n_boot=20, crosses={"top_k": 50},
+                 model_params={"n_shared": 20, "n_task": 10, "n_jobs": 1})
+    as_of, at = date(2025, 12, 31), datetime(2026, 1, 1, 8)
+
+    def risk() -> pl.DataFrame:
+        con = connect(settings.db_path, read_only=True)
+        try:
+            return con.sql("select * from risk where as_of = ? order by person_id, task", params=[as_of]).pl()
+        finally:
+            con.close()
+
+    single = score_archive(settings, as_of=as_of, scored_at=at)
+    rows_single = risk()
+    dist = score_archive(settings, as_of=as_of, scored_at=at, dask=client)
+    rows_dist = risk()
+    assert dist.people == single.people > 0 and dist.by_band == single.by_band
+    assert rows_dist.drop("probability").equals(rows_single.drop("probability"))
+    assert np.allclose(rows_dist["probability"].to_numpy(), rows_single["probability"].to_numpy(), atol=1e-9)
