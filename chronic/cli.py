@@ -313,7 +313,7 @@ def _print_features(report: dict) -> None:
     check = report.get("signal_check")
     if check:
         t = Table(title="held-out AUROC, logistic regression: selected crosses vs binned fields alone")
-        for col in ("task", "test people", "positives", "crosses", "binned fields"):
+        for col in ("task", "test people", "positives", "crosses", "binned fields", "difference [paired 95% CI]"):
             t.add_column(col, justify="left" if col == "task" else "right")
         for task, r in check.items():
             if task == "summary":
@@ -321,8 +321,10 @@ def _print_features(report: dict) -> None:
             if "skipped" in r:
                 t.add_row(task, "", "", r["skipped"], "")
                 continue
+            ci = r.get("auroc_diff_ci")
+            diff = f"{r['auroc_diff']:+.4f} [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else ""
             t.add_row(task, f"{r['n_test']:,}", f"{r['positives_test']:,}", str(r.get("crosses")),
-                      str(r.get("binned_fields")))
+                      str(r.get("binned_fields")), diff)
         console.print(t)
 
 

@@ -152,3 +152,26 @@ def test_scoring_on_dask_writes_the_same_risk_rows(settings, client) -> None:
     assert dist.people == single.people > 0 and dist.by_band == single.by_band
     assert rows_dist.drop("probability").equals(rows_single.drop("probability"))
     assert np.allclose(rows_dist["probability"].to_numpy(), rows_single["probability"].to_numpy(), atol=1e-9)
+
+
+def test_features_report_single_and_on_dask(settings, parts, client) -> None:
+    from chronic.features.report import fit_features
+
+    params = {"top_k": 40, "order3_pairs": 5, "order3_fields": 6}
+    con = connect(settings.db_path)
+    try:
+        single, rep = fit_features(con, as_of=MODEL_AS_OF, settings=settings, signal_check=True, **params)
+        dist, rep_d = fit_features(con, as_of=MODEL_AS_OF, settings=settings, dask=client, **params)
+    finally:
+        con.close()
+    assert rep_d["funnel"] == rep["funnel"] and rep_d["top_rules"] == rep["top_rules"]
+    assert rep_d["n_people"] == rep["n_people"] and rep_d["labelled_train"] == rep["labelled_train"]
+    assert rep_d["dask"]["workers"] == 2 and "signal_check" not in rep_d
+    check = rep["signal_check"]
+    scored = check["summary"]["tasks_scored"]
+    assert scored, check
+    for task in scored:  # the paired difference is the difference of the two AUROCs, inside its own CI
+        r = check[task]
+        assert r["auroc_diff"] == pytest.approx(r["crosses"] - r["binned_fields"], abs=2e-4)
+        assert r["auroc_diff_ci"][0] <= r["auroc_diff"] <= r["auroc_diff_ci"][1]
+    assert set(check["summary"]["tasks_where_the_ci_excludes_0"]) <= set(check["summary"]["tasks_where_crosses_win"])
