@@ -706,13 +706,18 @@ def effect(settings: Settings, plan_start, as_of, adherence_file: Path, bootstra
 @click.option("--deployment", "names", multiple=True,
               help="Serve only these (name or flow/name); default: all in prefect.yaml.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Most flow runs at once.")
+@_dask_option
 @click.option("--port", type=int, default=None, help="Port of the local Prefect server (default: a free one).")
 @click.pass_obj
-def serve(settings: Settings, names: tuple[str, ...], limit: int | None, port: int | None) -> None:
+def serve(settings: Settings, names: tuple[str, ...], limit: int | None, port: int | None,
+          dask_address: str | None) -> None:
     """Run the prefect.yaml deployments on their schedules (starts a local Prefect server under DATA_DIR/prefect
-    unless PREFECT_API_URL is set); Ctrl-C stops."""
+    unless PREFECT_API_URL is set); Ctrl-C stops. With --dask, the flows' tasks run on a Prefect DaskTaskRunner."""
     from chronic.deployments import serve_project
 
+    if dask_address:
+        settings = settings.model_copy(update={"dask_address": dask_address})
+        os.environ["CHRONIC_DASK_ADDRESS"] = dask_address  # the flow runs read their settings from the environment
     serve_project(settings, names=names, limit=limit, port=port,
                   on_ready=lambda url: console.print(f"Prefect server {url} (UI: {url.removesuffix('/api')})"))
 

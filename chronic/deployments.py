@@ -255,15 +255,24 @@ def resolve_parameters(spec: DeploymentSpec, settings: Settings) -> dict[str, An
 
 
 def build_deployments(settings: Settings, specs: Sequence[DeploymentSpec] | None = None) -> list[RunnerDeployment]:
-    """One `RunnerDeployment` per spec: the flow with its cron schedule and its parameters for this data dir."""
+    """One `RunnerDeployment` per spec: the flow with its cron schedule and its parameters for this data dir.
+
+    With `settings.dask_address` the flows run their tasks on a Prefect DaskTaskRunner on that cluster.
+    """
     from prefect.schedules import Cron
 
     specs = load_deployments() if specs is None else specs
+    runner = None
+    if settings.dask_address:
+        from chronic.distributed.cluster import dask_task_runner
+
+        runner = dask_task_runner(settings.dask_address, n_workers=settings.dask_workers)
     out = []
     for spec in specs:
         if spec.flow is None:
             raise DeploymentError(f"deployment {spec.name!r}: flow not loaded (load_deployments(load_flows=True))")
-        out.append(spec.flow.to_deployment(
+        flow = spec.flow if runner is None else spec.flow.with_options(task_runner=runner)
+        out.append(flow.to_deployment(
             name=spec.name,
             schedule=Cron(spec.cron, timezone=spec.timezone) if spec.cron else None,
             parameters=resolve_parameters(spec, settings),

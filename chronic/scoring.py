@@ -643,6 +643,7 @@ class ScoreSummary:
     rows: int
     by_band: dict[str, dict[str, int]] = field(default_factory=dict)  # task -> band -> rows
     seconds: float = 0.0
+    dask_workers: int = 0  # workers of the Dask cluster it ran on (0: the single-machine path)
 
 
 def write_risk(con: Any, risk: pl.DataFrame, *, as_of: date) -> int:
@@ -750,4 +751,5 @@ def score_archive(
     log.info("scored %d people at %s with %s version %s (@%s) in %.1f s", people, as_of, settings.model_name,
              version, used_alias, seconds)
     return ScoreSummary(as_of=as_of, model_name=settings.model_name, model_version=str(version), alias=used_alias,
-                        people=people, rows=rows, by_band=by_band, seconds=seconds)
+                        people=people, rows=rows, by_band=by_band, seconds=seconds,
+                        dask_workers=len(dask.scheduler_info().get("workers", {})) if dask is not None else 0)

@@ -15,15 +15,17 @@ from chronic.settings import Settings
 
 
 @task(name="score-archive", retries=2, retry_delay_seconds=30)
-def score_task(data_dir: str | None, as_of: str | None) -> dict:
+def score_task(data_dir: str | None, as_of: str | None, dask_address: str | None = None) -> dict:
     from dataclasses import asdict
 
+    from chronic.distributed.cluster import task_client
     from chronic.model.score_report import report_scoring
     from chronic.scoring import score_archive
 
     settings = Settings.at(data_dir)
     day = date.fromisoformat(as_of) if as_of else date.today()
-    summary = score_archive(settings, as_of=day)
+    with task_client(dask_address or settings.dask_address) as client:
+        summary = score_archive(settings, as_of=day, dask=client)
     return {**asdict(summary), "report": str(report_scoring(settings, summary))}
 
 
@@ -47,9 +49,13 @@ def score_markdown(scored: dict, plans: dict) -> str:
 
 
 @flow(name="score", log_prints=True)
-def score(data_dir: str | None = None, as_of: str | None = None) -> dict:
-    """Risk per person and task (band, percentile, top rules), then personalised plans."""
-    scored = score_task(data_dir, as_of)
+def score(data_dir: str | None = None, as_of: str | None = None, dask_address: str | None = None) -> dict:
+    """Risk per person and task (band, percentile, top rules), then personalised plans.
+
+    On Dask when `dask_address` (or CHRONIC_DASK_ADDRESS) is set, or when the flow runs on a DaskTaskRunner
+    (`chronic serve --dask`): people are scored clinic by clinic on the cluster's workers.
+    """
+    scored = score_task.submit(data_dir, as_of, dask_address).result()  # on the flow's task runner
     day = str(scored["as_of"])
     plans = plan_task(data_dir, day)
     create_markdown_artifact(key="score-summary", markdown=score_markdown({**scored, "as_of": day}, plans),

@@ -130,26 +130,39 @@ def test_crosses_counted_on_dask_select_the_same_crosses(settings, parts, client
     assert (dist.transform(X) != single.transform(X)).nnz == 0
 
 
-def test_scoring_on_dask_writes_the_same_risk_rows(settings, client) -> None:
+@pytest.fixture(scope="module")
+def registered(settings) -> Settings:
+    """`settings` with one quick model registered as challenger."""
     from chronic.model.run import run_training
-    from chronic.scoring import score_archive
 
     run_training(settings, as_of=MODEL_AS_OF, ablations=False, n_boot=20, crosses={"top_k": 50},
                  model_params={"n_shared": 20, "n_task": 10, "n_jobs": 1})
+    return settings
+
+
+def _risk(settings: Settings, as_of: date) -> pl.DataFrame:
+    con = connect(settings.db_path, read_only=True)
+    try:
+        return con.sql("select * from risk where as_of = ? order by person_id, task", params=[as_of]).pl()
+    finally:
+        con.close()
+
+
+def test_scoring_on_dask_writes_the_same_risk_rows(registered, client) -> None:
+    from chronic.scoring import score_archive
+
+    settings = registered
     as_of, at = date(2025, 12, 31), datetime(2026, 1, 1, 8)
 
     def risk() -> pl.DataFrame:
-        con = connect(settings.db_path, read_only=True)
-        try:
-            return con.sql("select * from risk where as_of = ? order by person_id, task", params=[as_of]).pl()
-        finally:
-            con.close()
+        return _risk(settings, as_of)
 
     single = score_archive(settings, as_of=as_of, scored_at=at)
     rows_single = risk()
     dist = score_archive(settings, as_of=as_of, scored_at=at, dask=client)
     rows_dist = risk()
     assert dist.people == single.people > 0 and dist.by_band == single.by_band
+    assert (single.dask_workers, dist.dask_workers) == (0, 2)
     assert rows_dist.drop("probability").equals(rows_single.drop("probability"))
     assert np.allclose(rows_dist["probability"].to_numpy(), rows_single["probability"].to_numpy(), atol=1e-9)
 
@@ -175,3 +188,20 @@ def test_features_report_single_and_on_dask(settings, parts, client) -> None:
         assert r["auroc_diff"] == pytest.approx(r["crosses"] - r["binned_fields"], abs=2e-4)
         assert r["auroc_diff_ci"][0] <= r["auroc_diff"] <= r["auroc_diff_ci"][1]
     assert set(check["summary"]["tasks_where_the_ci_excludes_0"]) <= set(check["summary"]["tasks_where_crosses_win"])
+
+
+def test_score_flow_on_a_dask_task_runner(registered) -> None:
+    """`chronic serve --dask`: the flow's tasks run on a DaskTaskRunner and scoring borrows that cluster."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from chronic.distributed.cluster import dask_task_runner
+    from flows.score import score
+
+    settings = registered
+    as_of = date(2025, 12, 30)
+    with prefect_test_harness(server_startup_timeout=120):
+        result = score.with_options(task_runner=dask_task_runner("local", n_workers=2))(
+            data_dir=str(settings.data_dir), as_of=as_of.isoformat())
+    assert result["score"]["dask_workers"] == 2
+    assert result["score"]["people"] == _risk(settings, as_of)["person_id"].n_unique() > 0
+    assert result["plans"]["plans"] > 0

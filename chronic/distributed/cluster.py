@@ -22,9 +22,9 @@ def dask_client(address: str, *, n_workers: int | None = None, threads_per_worke
                 memory_limit: str | None = None) -> Iterator[object]:
     """A `distributed.Client` for `address` (``local`` starts a LocalCluster and stops it on exit).
 
-    A LocalCluster gets one worker process per core (`n_workers`, default: the CPU count, at most 2 on this
-    project's reference machine is the CPU count) with one thread each: the work it is given is numpy / XGBoost
-    code that releases the GIL inside each task, and separate processes keep one worker's memory from another's.
+    A LocalCluster gets `n_workers` worker processes (default: one per CPU core, at most 8) with one thread each:
+    separate processes keep one worker's memory from another's, and each task's numpy / XGBoost work keeps its
+    one core busy.
     """
     from distributed import Client, LocalCluster
 
@@ -50,3 +50,44 @@ def dask_client(address: str, *, n_workers: int | None = None, threads_per_worke
         yield client
     finally:
         client.close()
+
+
+@contextmanager
+def task_client(address: str | None) -> Iterator[object | None]:
+    """The Dask client for work started inside a Prefect task (or anywhere): None when there is no Dask.
+
+    In order: on a Dask worker (a task submitted to a DaskTaskRunner), that cluster through
+    `distributed.worker_client`, which frees the worker's slot while it waits; with `address` ('local' or a
+    scheduler), a client to it; else the process's default client if there is one (a flow running on a
+    DaskTaskRunner has it); else None.
+    """
+    from distributed import get_client, get_worker, worker_client
+
+    try:
+        get_worker()
+    except ValueError:  # not on a Dask worker
+        pass
+    else:
+        with worker_client() as client:
+            yield client
+        return
+    if address:
+        with dask_client(address) as client:
+            yield client
+        return
+    try:
+        client = get_client()
+    except ValueError:  # no Dask here
+        client = None
+    yield client
+
+
+def dask_task_runner(address: str, *, n_workers: int | None = None) -> object:
+    """A Prefect `DaskTaskRunner` on `address` ('local': a LocalCluster shaped as `dask_client` shapes it)."""
+    from prefect_dask import DaskTaskRunner
+
+    if address == LOCAL:
+        return DaskTaskRunner(cluster_kwargs={
+            "n_workers": n_workers or max(1, min(os.cpu_count() or 1, 8)), "threads_per_worker": 1,
+            "processes": True, "dashboard_address": None})
+    return DaskTaskRunner(address=address)
