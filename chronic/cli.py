@@ -340,9 +340,10 @@ def _print_features(report: dict) -> None:
 @click.option("--no-ablations", is_flag=True, help="Train SMT-GBDT only (no single-task, supervised-only, no-crosses).")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for the confidence intervals.")
+@_dask_option
 @click.pass_obj
 def train(settings: Settings, mode: str, as_of, horizon_years: float | None, report_file: Path | None,
-          no_ablations: bool, bootstrap: int) -> None:
+          no_ablations: bool, bootstrap: int, dask_address: str | None) -> None:
     """Train SMT-GBDT with its ablations, judge it against the clinical scores on held-out people, log it to MLflow
     and register it as `chronic-risk@challenger`.
 
@@ -350,8 +351,9 @@ def train(settings: Settings, mode: str, as_of, horizon_years: float | None, rep
     at the score's own cut-off sensitivity. The full report (CIs, calibration, every score) is JSON.
     """
     day = as_of.date() if as_of else _default_as_of(settings, mode, horizon_years)
-    _train(settings, mode=mode, as_of=day, horizon_years=horizon_years, report_file=report_file,
-           ablations=not no_ablations, n_boot=bootstrap)
+    with _dask(settings, dask_address) as client:
+        _train(settings, mode=mode, as_of=day, horizon_years=horizon_years, report_file=report_file,
+               ablations=not no_ablations, n_boot=bootstrap, dask=client)
 
 
 def _default_as_of(settings: Settings, mode: str, horizon_years: float | None) -> date:
@@ -365,7 +367,7 @@ def _default_as_of(settings: Settings, mode: str, horizon_years: float | None) -
 
 
 def _train(settings: Settings, *, mode: str, as_of: date, horizon_years: float | None = None,
-           report_file: Path | None = None, ablations: bool = True, n_boot: int = 1000) -> dict:
+           report_file: Path | None = None, ablations: bool = True, n_boot: int = 1000, dask: object = None) -> dict:
     from chronic.model.run import run_training
 
     started = time.perf_counter()
@@ -373,7 +375,7 @@ def _train(settings: Settings, *, mode: str, as_of: date, horizon_years: float |
         with console.status(f"training ({mode}, as of {as_of})") as status:
             trained, path = run_training(
                 settings, as_of=as_of, mode=mode, horizon_years=horizon_years, report_file=report_file,
-                ablations=ablations, n_boot=n_boot,
+                ablations=ablations, n_boot=n_boot, dask=dask,
                 step=lambda s: status.update(f"training ({mode}, as of {as_of}): {s} "
                                              f"[{time.perf_counter() - started:.0f} s]"))
     except (FileNotFoundError, ValueError) as e:

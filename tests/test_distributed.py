@@ -205,3 +205,59 @@ def test_score_flow_on_a_dask_task_runner(registered) -> None:
     assert result["score"]["dask_workers"] == 2
     assert result["score"]["people"] == _risk(settings, as_of)["person_id"].n_unique() > 0
     assert result["plans"]["plans"] > 0
+
+
+def test_smt_gbdt_trained_on_dask_matches_one_machine(settings, parts, client) -> None:
+    """Same features, same validation people, same rounds; probabilities within a small tolerance.
+
+    Row and column subsampling are off on both sides: each XGBoost worker draws its own subsample, so with them
+    on the two fits are equally good but not tree for tree the same.
+    """
+    from chronic.distributed.dataset import dataset_on_dask
+    from chronic.distributed.training import fit_model_on_dask
+    from chronic.evaluation import auroc
+    from chronic.model.train import fit_model
+
+    con = connect(settings.db_path, read_only=True)
+    try:
+        data = build_dataset(con, as_of=MODEL_AS_OF, mode="incident", settings=settings)
+    finally:
+        con.close()
+    test = person_split(data.fields["clinic_id"], test_size=0.2, seed=settings.seed)
+    kw = {"crosses": {"top_k": 40, "order3_pairs": 5, "order3_fields": 6},
+          "model_params": {"n_shared": 30, "n_task": 20, "n_jobs": 1, "subsample": 1.0, "colsample_bytree": 1.0}}
+    f1, m1 = fit_model(data, ~test, **kw)
+    dd = dataset_on_dask(client, parts, as_of=MODEL_AS_OF, mode="incident", settings=settings)
+    f2, m2 = fit_model_on_dask(client, dd.side(client, test=False), mode="incident", task_names=data.tasks, **kw)
+    X = data.fields.filter(test)
+    assert (f1.transform(X) != f2.transform(X)).nnz == 0  # the same columns for the same people
+    # early stopping sees the same validation loss up to float noise: a round or two either way at most
+    assert m2.n_rounds_.keys() == m1.n_rounds_.keys()
+    assert all(abs(m2.n_rounds_[k] - m1.n_rounds_[k]) <= 3 for k in m1.n_rounds_), (m1.n_rounds_, m2.n_rounds_)
+    assert [h["pseudo_labels"] for h in m2.history_] == pytest.approx([h["pseudo_labels"] for h in m1.history_],
+                                                                      rel=0.01)
+    p1, p2 = m1.predict_proba(f1.transform(X)), m2.predict_proba(f2.transform(X))
+    # each worker sketches the histogram bins of its own rows: near-identical trees, not bit-identical ones
+    assert np.abs(p1 - p2).mean() < 0.01 and np.abs(p1 - p2).mean(axis=0).max() < 0.03
+    Y = data.Y[test]
+    for i in range(Y.shape[1]):
+        ok = np.isfinite(Y[:, i])
+        if np.nansum(Y[:, i]) >= 10:  # an AUROC of a handful of positives moves with one person
+            assert auroc(Y[ok, i], p2[ok, i]) == pytest.approx(auroc(Y[ok, i], p1[ok, i]), abs=0.02)
+
+
+def test_training_run_on_dask_reports_and_registers(registered, client) -> None:
+    from chronic.model.registry import load_model
+    from chronic.model.run import run_training
+
+    settings = registered
+    trained, path = run_training(settings, as_of=MODEL_AS_OF, n_boot=20, dask=client,
+                                 crosses={"top_k": 40, "order3_pairs": 5, "order3_fields": 6},
+                                 model_params={"n_shared": 20, "n_task": 10, "n_jobs": 1})
+    report = trained.report
+    assert report["dask"] == {"workers": 2, "not_on_dask": ["single_task_lgbm"]}
+    assert set(report["tasks"]["hypertension"]["models"]) == {"smt_gbdt", "supervised_only", "no_crosses"}
+    assert report["n_people"]["test"] == trained.probabilities["smt_gbdt"].shape[0]
+    assert report["mlflow"]["model_version"] is not None and path.exists()
+    pyfunc, version = load_model(settings, "challenger")
+    assert str(version) == str(report["mlflow"]["model_version"])

@@ -62,7 +62,7 @@ class DaskDataset:
 
     def side(self, client: Any, *, test: bool) -> list[Any]:
         """Futures of (fields, Y) of the training (or held-out) people of each clinic."""
-        ids = client.scatter(self.keys.filter(pl.col("test")).get_column("person_id"), broadcast=True)
+        ids = client.scatter(self.keys.filter(pl.col("test")).get_column("person_id"), broadcast=True, hash=False)
         return [client.submit(_side, p, ids, test, pure=False) for p in self.parts]
 
 

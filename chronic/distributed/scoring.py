@@ -32,7 +32,7 @@ def score_on_dask(client: Any, con: Any, settings: Settings, python_model: Any, 
 
     parts = current_partitions(con, settings.partitions_dir)
     # the fitted transform and estimator (chronic classes every worker imports), not the MLflow wrapper around them
-    model = client.scatter((python_model.features, python_model.model), broadcast=True)
+    model = client.scatter((python_model.features, python_model.model), broadcast=True, hash=False)
     futures = [client.submit(_score_clinic, parts, c, model, settings=settings, as_of=as_of, pure=False,
                              **score_args) for c in parts.clinics]
     frames, done, people = {}, 0, parts.rows.get("person", 0)

@@ -47,6 +47,12 @@ class RiskFeatures(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pl.DataFrame, Y: np.ndarray) -> RiskFeatures:
         """Fit bins (and crosses) on the training people `X` with labels `Y` (NaN = missing)."""
+        atoms, crosses = self.parts()
+        return self.set_parts(atoms.fit(X, Y), crosses.fit(X, Y) if crosses is not None else None)
+
+    def parts(self) -> tuple[CrossFeatures, CrossFeatures | None]:
+        """The two unfitted transforms behind this one: every order-1 bin, and the selected crosses (or None).
+        (A distributed fit fits them elsewhere and hands them to `set_parts`.)"""
         params = dict(self.crosses or {})
         if not self.leakage_rule:  # every field may reach every task: no defining measure, no own-disease flag
             from chronic.clinical.tasks import TASKS
@@ -56,8 +62,11 @@ class RiskFeatures(TransformerMixin, BaseEstimator):
             params["catalog"] = {n: replace(s, derived_from=(), defines_task=()) for n, s in field_catalog().items()}
         atoms = CrossFeatures.from_config(**{**params, "max_order": 1, "min_support": 1, "top_k": 10**7,
                                              "min_score": -np.inf})
-        self.atoms_ = atoms.fit(X, Y)
-        self.crosses_ = CrossFeatures.from_config(**params).fit(X, Y) if self.use_crosses else None
+        return atoms, CrossFeatures.from_config(**params) if self.use_crosses else None
+
+    def set_parts(self, atoms: CrossFeatures, crosses: CrossFeatures | None) -> RiskFeatures:
+        """Take the two fitted transforms of `parts` as this one's."""
+        self.atoms_, self.crosses_ = atoms, crosses
         self._set_columns()
         return self
 

@@ -51,22 +51,24 @@ def run_training(
     ablations: bool = True,
     n_boot: int = 1000,
     step: Step | None = None,
+    dask: Any = None,
     **train_params: Any,
 ) -> tuple[Trained, Path]:
-    """Train, evaluate, write the report and figures, log and register the model. Returns the result and report path."""
+    """Train, evaluate, write the report and figures, log and register the model. Returns the result and report path.
+
+    With `dask` (a `distributed.Client`) the training runs on its workers (`chronic.model.train.train`).
+    """
     if not settings.db_path.exists():
         raise FileNotFoundError(f"no archive at {settings.db_path}: run `chronic ingest` first")
     run_dir = settings.data_dir / "runs" / f"train-{mode}-{as_of.isoformat()}"
     con = connect(settings.db_path, read_only=True)
     try:
         trained = train(con, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings,
-                        ablations=ablations, n_boot=n_boot, figures_dir=run_dir / "figures", step=step,
+                        ablations=ablations, n_boot=n_boot, figures_dir=run_dir / "figures", step=step, dask=dask,
                         **train_params)
-        from chronic.features import build_fields  # the signature: the fields' names and types, no rows
-
-        sample = build_fields(con, as_of, lookback_days=settings.lookback_days).head(0)
     finally:
         con.close()
+    sample = trained.sample  # the signature: the fields' names and types, no rows
     report_file = report_file or run_dir / "report.json"
     if step:
         step("mlflow")

@@ -52,6 +52,7 @@ class Trained:
     report: dict[str, Any]
     figures: list[Path] = field(default_factory=list)
     probabilities: dict[str, np.ndarray] = field(default_factory=dict)  # model -> test people x tasks
+    sample: pl.DataFrame | None = None  # the fields' names and types, no rows: the model's input signature
 
 
 def fit_model(data: Dataset, train: np.ndarray, *, use_crosses: bool = True, self_training_rounds: int = 1,
@@ -143,8 +144,15 @@ def train(
     step: Step | None = None,
     crosses: dict[str, Any] | None = None,
     model_params: dict[str, Any] | None = None,
+    dask: Any = None,
 ) -> Trained:
-    """Dataset -> person split (stratified by clinic) -> features and SMT-GBDT -> ablations -> evaluation."""
+    """Dataset -> person split (stratified by clinic) -> features and SMT-GBDT -> ablations -> evaluation.
+
+    With `dask` (a `distributed.Client`) the dataset is built clinic by clinic on its workers from the archive's
+    Parquet partitions, the features are counted there and SMT-GBDT is boosted by `xgboost.dask`
+    (`chronic.distributed.training`); the held-out people come back to be evaluated here. `single_task_lgbm` is
+    not trained on that path (its early stopping has no `lightgbm.dask` equivalent).
+    """
     settings = settings or Settings()
     say = step or (lambda _: None)
     timings: dict[str, float] = {}
@@ -156,32 +164,53 @@ def train(
         timings[name] = round(time.perf_counter() - t, 2)
         return out
 
-    data = timed("dataset", lambda: build_dataset(con, as_of=as_of, mode=mode, horizon_years=horizon_years,
-                                                  settings=settings))
-    if data.fields.height < 10:
-        raise ValueError(f"the archive has {data.fields.height} people at {as_of}: too few to train on")
-    test = person_split(data.fields["clinic_id"], test_size=0.2, seed=settings.seed)
-    train_rows = ~test
     common = {"crosses": crosses, "seed": settings.seed, "model_params": model_params}
-    feats, model = timed("smt_gbdt", lambda: fit_model(data, train_rows, **common))
-    test_frame = data.fields.filter(pl.Series(test))
+    if dask is None:
+        data = timed("dataset", lambda: build_dataset(con, as_of=as_of, mode=mode, horizon_years=horizon_years,
+                                                      settings=settings))
+        if data.fields.height < 10:
+            raise ValueError(f"the archive has {data.fields.height} people at {as_of}: too few to train on")
+        test = person_split(data.fields["clinic_id"], test_size=0.2, seed=settings.seed)
+
+        def fit(**kw: Any) -> tuple[RiskFeatures, SMTGBDTClassifier]:
+            return fit_model(data, ~test, **common, **kw)
+    else:
+        from chronic.distributed.partitions import current_partitions
+        from chronic.distributed.training import DaskTraining
+
+        run = timed("dataset", lambda: DaskTraining.start(dask, current_partitions(con, settings.partitions_dir),
+                                                          as_of=as_of, mode=mode, horizon_years=horizon_years,
+                                                          settings=settings))
+        data, test = run.test_data(), None
+
+        def fit(**kw: Any) -> tuple[RiskFeatures, SMTGBDTClassifier]:
+            return run.fit(**common, **kw)
+    feats, model = timed("smt_gbdt", fit)
+    test_frame = data.fields.filter(pl.Series(test)) if test is not None else data.fields
     X_test = feats.transform(test_frame)
     probs = {"smt_gbdt": model.predict_proba(X_test)}
     if ablations:
-        X_train = feats.transform(data.fields.filter(pl.Series(train_rows)))
+        if dask is None:
+            train_rows = ~test
+            X_train = feats.transform(data.fields.filter(pl.Series(train_rows)))
 
-        def single() -> SingleTaskLGBM:
-            return SingleTaskLGBM(task_names=list(data.tasks), task_columns=feats.task_columns_,
-                                  random_state=settings.seed).fit(X_train, data.Y[train_rows])
+            def single() -> SingleTaskLGBM:
+                return SingleTaskLGBM(task_names=list(data.tasks), task_columns=feats.task_columns_,
+                                      random_state=settings.seed).fit(X_train, data.Y[train_rows])
 
-        probs["single_task_lgbm"] = timed("single_task_lgbm", single).predict_proba(X_test)
-        if model.self_training_rounds > 0:
-            sup = timed("supervised_only", lambda: SMTGBDTClassifier(**{**model.get_params(),
-                                                                        "self_training_rounds": 0})
-                        .fit(X_train, data.Y[train_rows]))
+            probs["single_task_lgbm"] = timed("single_task_lgbm", single).predict_proba(X_test)
+            if model.self_training_rounds > 0:
+                sup = timed("supervised_only", lambda: SMTGBDTClassifier(**{**model.get_params(),
+                                                                            "self_training_rounds": 0})
+                            .fit(X_train, data.Y[train_rows]))
+                probs["supervised_only"] = sup.predict_proba(X_test)
+        elif model.self_training_rounds > 0:
+            _, sup = timed("supervised_only", lambda: fit(self_training_rounds=0))
             probs["supervised_only"] = sup.predict_proba(X_test)
-        f0, m0 = timed("no_crosses", lambda: fit_model(data, train_rows, use_crosses=False, **common))
+        f0, m0 = timed("no_crosses", lambda: fit(use_crosses=False))
         probs["no_crosses"] = m0.predict_proba(f0.transform(test_frame))
+    if test is None:  # the Dask path brought back the held-out people only
+        test = np.ones(data.fields.height, dtype=bool)
     t = time.perf_counter()
     say("evaluation")
     tasks, figures = evaluate(data, test, probs, n_boot=n_boot, seed=settings.seed, figures_dir=figures_dir)
@@ -191,8 +220,8 @@ def train(
         "mode": mode,
         "as_of": as_of.isoformat(),
         "horizon_years": (horizon_years or settings.horizon_years) if mode == "incident" else None,
-        "n_people": {"train": int(train_rows.sum()), "test": int(test.sum())},
-        "labelled_train": {t: int(np.isfinite(data.Y[train_rows, i]).sum()) for i, t in enumerate(data.tasks)},
+        "n_people": {"train": int(feats.atoms_.funnel_["people"]), "test": int(test.sum())},
+        "labelled_train": dict(feats.atoms_.funnel_["labelled_per_task"]),
         "features": {
             "fields": int(feats.n_features_in_),
             "columns": n_cols,
@@ -210,4 +239,8 @@ def train(
         "mlflow": {"run_id": None, "model_version": None},
         "tasks": tasks,
     }
-    return Trained(features=feats, model=model, report=report, figures=figures, probabilities=probs)
+    if dask is not None:
+        report["dask"] = {"workers": len(dask.scheduler_info().get("workers", {})),
+                          "not_on_dask": ["single_task_lgbm"] if ablations else []}
+    return Trained(features=feats, model=model, report=report, figures=figures, probabilities=probs,
+                   sample=data.fields.head(0))
