@@ -5,8 +5,8 @@ prefix bins, extension bin); the tables of disjoint sets of people add up. So ea
 codes and label states (a `_Counter`, built where the partition lives: codes never travel), maps a block to its
 tables, the tables are summed on a worker (the reduce), and only the summed table of the block comes back to the
 client, which turns it into rows, scores them and feeds the top-K pools exactly as the single-machine fit does,
-block by block in the same order. Same counts, same order, same ties: the same selected crosses. While the client
-scores one block, the workers already count the next ones (`window`).
+block by block in the same order. Same counts, same order, same ties: the same selected crosses. Blocks travel in
+batches, and while the client scores one batch the workers already count the next (`window`).
 
 Bins are fitted on the client from the columns whose bins come from the data (quantile and category fields of
 the training people, gathered once); guideline bins need no data.
@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from chronic.features.bins import FieldBins, encode
-from chronic.features.crosses import CrossFeatures, _Counter, group_states, label_states
+from chronic.features.crosses import STATES, CrossFeatures, _Counter, group_states, label_states
 
 
 def _part_counter(part: tuple[pl.DataFrame, np.ndarray], fields: list[FieldBins], nb: np.ndarray,
@@ -33,15 +33,19 @@ def _part_counter(part: tuple[pl.DataFrame, np.ndarray], fields: list[FieldBins]
     return _Counter(encode(fields, X), nb, label_states(Y), chunk_size)
 
 
-def _part_tables(counter: _Counter, prefix: tuple[int, ...], ext: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
-    return counter.tables(prefix, ext, offsets)
+def _part_tables(counter: _Counter, blocks: list[tuple[tuple[int, ...], np.ndarray, np.ndarray]]
+                 ) -> list[list[np.ndarray]]:
+    """On a worker: the tables of a batch of blocks over one partition's people (the map)."""
+    return [counter.tables(prefix, ext, offsets) for prefix, ext, offsets in blocks]
 
 
-def _sum_tables(*parts: list[np.ndarray]) -> list[np.ndarray]:
-    out = [t.copy() for t in parts[0]]
+def _sum_tables(*parts: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """The reduce: tables of disjoint people add up."""
+    out = [[t.copy() for t in block] for block in parts[0]]
     for p in parts[1:]:  # a loop over partitions
-        for acc, t in zip(out, p):
-            acc += t
+        for acc_block, block in zip(out, p):
+            for acc, t in zip(acc_block, block):
+                acc += t
     return out
 
 
@@ -60,42 +64,52 @@ class DaskCounter(_Counter):
     """A `_Counter` whose people live on Dask workers, one `_Counter` per partition."""
 
     def __init__(self, client: Any, parts: Sequence[Any], n_bins: np.ndarray, n_tasks: int, people: int,
-                 window: int = 3) -> None:
+                 window: int = 2, batch_cells: int = 4_000_000) -> None:
         self.client = client
         self.parts = list(parts)
         self.nb = n_bins.astype(np.int64)
         _, self.group_sizes = group_states(np.zeros((1, n_tasks), dtype=np.int64))
         self.n = people
         self.window = max(1, window)
+        self.batch_cells = max(1, batch_cells)
         self.person_combos = 0
 
     def tables(self, prefix: tuple[int, ...], ext: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
-        return self._submit(prefix, ext, offsets).result()
+        return self._submit([(prefix, ext, offsets)]).result()[0]
 
-    def _submit(self, prefix: tuple[int, ...], ext: np.ndarray, offsets: np.ndarray) -> Any:
-        maps = [self.client.submit(_part_tables, p, prefix, ext, offsets, pure=False) for p in self.parts]
+    def _submit(self, batch: list[tuple[tuple[int, ...], np.ndarray, np.ndarray]]) -> Any:
+        maps = [self.client.submit(_part_tables, p, batch, pure=False) for p in self.parts]
         return maps[0] if len(maps) == 1 else self.client.submit(_sum_tables, *maps, pure=False)
 
     def count_all(self, blocks: Sequence[tuple[tuple[int, ...], np.ndarray]]) -> Iterator[dict[str, np.ndarray]]:
-        """Counts of each block in order, with up to `window` blocks being counted ahead on the workers."""
+        """Counts of each block in order. Blocks go to the workers in batches of about `batch_cells` table cells
+        (one task per partition and batch, not per block: the scheduler's per-task cost stays small), with up to
+        `window` batches being counted while the client scores the results of an earlier one."""
         todo = iter(blocks)
-        pending: deque[tuple[tuple[int, ...], np.ndarray, np.ndarray, Any]] = deque()
+        pending: deque[tuple[list[tuple[tuple[int, ...], np.ndarray, np.ndarray]], Any]] = deque()
 
         def submit_next() -> None:
-            nxt = next(todo, None)
-            if nxt is not None:
+            batch, cells = [], 0
+            while cells < self.batch_cells:
+                nxt = next(todo, None)
+                if nxt is None:
+                    break
                 ext, _, offsets = self.layout(*nxt)
-                pending.append((nxt[0], ext, offsets, self._submit(nxt[0], ext, offsets)))
+                batch.append((nxt[0], ext, offsets))
+                cells += int(offsets[-1]) * STATES * len(self.group_sizes)
+            if batch:
+                pending.append((batch, self._submit(batch)))
 
         for _ in range(self.window):
             submit_next()
         while pending:
-            prefix, ext, offsets, future = pending.popleft()
+            batch, future = pending.popleft()
             submit_next()
             tables = future.result()
             future.release()
-            self.person_combos += self.n * len(ext)
-            yield self.rows(prefix, ext, offsets, tables)
+            for (prefix, ext, offsets), t in zip(batch, tables):  # a loop over the batch's blocks
+                self.person_combos += self.n * len(ext)
+                yield self.rows(prefix, ext, offsets, t)
 
 
 def fit_on_dask(est: CrossFeatures, client: Any, parts: Sequence[Any]) -> CrossFeatures:
