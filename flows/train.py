@@ -15,12 +15,15 @@ from chronic.settings import Settings
 
 
 @task(name="train-model", retries=1, retry_delay_seconds=30)
-def train_task(data_dir: str | None, mode: str, as_of: str | None, horizon_years: float | None) -> dict:
+def train_task(data_dir: str | None, mode: str, as_of: str | None, horizon_years: float | None,
+               dask_address: str | None = None) -> dict:
+    from chronic.distributed.cluster import task_client
     from chronic.model.run import default_as_of, run_training
 
     settings = Settings.at(data_dir)
     day = date.fromisoformat(as_of) if as_of else default_as_of(settings, mode, horizon_years)
-    trained, path = run_training(settings, as_of=day, mode=mode, horizon_years=horizon_years)
+    with task_client(dask_address or settings.dask_address) as client:
+        trained, path = run_training(settings, as_of=day, mode=mode, horizon_years=horizon_years, dask=client)
     return {**trained.report, "report_path": str(path)}
 
 
@@ -53,9 +56,12 @@ def report_markdown(report: dict, decision: dict | None = None) -> str:
 
 @flow(name="train", log_prints=True)
 def train(data_dir: str | None = None, mode: str = "incident", as_of: str | None = None,
-          horizon_years: float | None = None, auto_promote: bool = True) -> dict:
-    """Train and evaluate, register the challenger, promote it when the gate passes."""
-    report = train_task(data_dir, mode, as_of, horizon_years)
+          horizon_years: float | None = None, auto_promote: bool = True, dask_address: str | None = None) -> dict:
+    """Train and evaluate, register the challenger, promote it when the gate passes.
+
+    On Dask when `dask_address` (or CHRONIC_DASK_ADDRESS) is set, or when the flow runs on a DaskTaskRunner.
+    """
+    report = train_task.submit(data_dir, mode, as_of, horizon_years, dask_address).result()  # on the task runner
     version = report["mlflow"]["model_version"]
     decision = promote_task(data_dir, version) if auto_promote and version else None
     create_markdown_artifact(key="train-summary", markdown=report_markdown(report, decision),
