@@ -6,8 +6,9 @@ process tree (the command plus, on the Dask path, the scheduler and worker proce
 every 0.2 s. The Dask path adds one stage, `partitions` (the Parquet export of the archive it reads); it shares
 synth and ingest with the single-machine path (the archive is DuckDB on one machine either way).
 
-    python bench/scale.py                      # 10k, 100k, 1M (about 1.5 hours on 2 cores)
+    python bench/scale.py                      # 10k, 100k, 1M (2.5 hours or more on 2 cores)
     python bench/scale.py --people 10000 100000
+    python bench/scale.py --people 1000000 --keep   # add a size to the sizes already in scale.json
 
 Figures: bench/results/scale.json and the log-log plot bench/results/scale.png (time vs people per stage).
 Training runs `chronic train --no-ablations` (SMT-GBDT with its default parameters); features and training use
@@ -84,13 +85,14 @@ def bench(people: int, work: Path, log: Path) -> dict:
         for stage, cmd in stages.items():
             out[path][stage] = run_stage(cmd, log)
             print(f"   {path} {stage}: {out[path][stage]}", flush=True)
-    out["train_report"] = {p: _auroc(data, p) for p in ("single", "dask")}
+            if stage == "train":  # read now: the next path's run writes the same report file
+                out.setdefault("train_auroc", {})[path] = _auroc(data)
     shutil.rmtree(data, ignore_errors=True)
     return out
 
 
-def _auroc(data: Path, path: str) -> dict | None:
-    """Held-out AUROC per task of the last training run (the Dask run overwrites the single one's report)."""
+def _auroc(data: Path) -> dict | None:
+    """Held-out AUROC per task of the training run that just ended."""
     report = data / "runs" / f"train-incident-{AS_OF}" / "report.json"
     if not report.exists():
         return None
@@ -150,13 +152,19 @@ def main() -> None:
     ap.add_argument("--people", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--work", type=Path, default=None, help="Scratch folder (default: a temp dir).")
     ap.add_argument("--out", type=Path, default=RESULTS / "scale.json")
+    ap.add_argument("--keep", action="store_true",
+                    help="Keep the other sizes already in --out (a long run can be done one size at a time).")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="chronic-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     log = work / "scale.log"
-    results = []
+    kept = []
+    if args.keep and args.out.exists():
+        kept = [r for r in json.loads(args.out.read_text())["results"] if r["people"] not in args.people]
+    results = list(kept)
     for n in sorted(args.people):
         results.append(bench(n, work, log))
+        results.sort(key=lambda r: r["people"])
         doc = {"results": results, "slopes": slopes(results), "as_of": AS_OF, "score_as_of": SCORE_AS_OF,
                "clinics": CLINICS, "dask": "LocalCluster, 2 workers x 1 thread (chronic --dask local)",
                "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
