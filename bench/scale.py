@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -59,12 +60,12 @@ def run_stage(cmd: list[str], log: Path) -> dict:
             "peak_rss_largest_process_mib": round(peak_one / 2**20)}
 
 
-def bench(people: int, work: Path, log: Path) -> dict:
+def bench(people: int, work: Path, log: Path, save: Callable[[dict], None]) -> dict:
     chronic = [sys.executable, "-m", "chronic.cli"]
     data = work / f"d{people}"
     shutil.rmtree(data, ignore_errors=True)
     base = [*chronic, "--data-dir", str(data)]
-    out: dict = {"people": people, "single": {}, "dask": {}}
+    out: dict = {"people": people, "single": {}, "dask": {}, "complete": False}
     print(f"-- {people:,} people", flush=True)
     shared = {
         "synth": [*base, "synth", "--people", str(people), "--clinics", str(CLINICS)],
@@ -73,6 +74,7 @@ def bench(people: int, work: Path, log: Path) -> dict:
     for stage, cmd in shared.items():
         out["single"][stage] = out["dask"][stage] = run_stage(cmd, log)
         print(f"   {stage}: {out['single'][stage]}", flush=True)
+        save(out)
     shutil.rmtree(data / "synth")  # the source files are loaded; keep the disk free for 1M
     for path, extra in (("single", []), ("dask", ["--dask", "local"])):
         stages = {
@@ -87,6 +89,7 @@ def bench(people: int, work: Path, log: Path) -> dict:
             print(f"   {path} {stage}: {out[path][stage]}", flush=True)
             if stage == "train":  # read now: the next path's run writes the same report file
                 out.setdefault("train_auroc", {})[path] = _auroc(data)
+            save(out)  # after every stage: a run cut short keeps what it measured
     shutil.rmtree(data, ignore_errors=True)
     return out
 
@@ -161,17 +164,21 @@ def main() -> None:
     kept = []
     if args.keep and args.out.exists():
         kept = [r for r in json.loads(args.out.read_text())["results"] if r["people"] not in args.people]
-    results = list(kept)
-    for n in sorted(args.people):
-        results.append(bench(n, work, log))
-        results.sort(key=lambda r: r["people"])
+    done = list(kept)
+
+    def save(current: dict | None) -> None:
+        results = sorted(done + ([current] if current is not None else []), key=lambda r: r["people"])
         doc = {"results": results, "slopes": slopes(results), "as_of": AS_OF, "score_as_of": SCORE_AS_OF,
                "clinics": CLINICS, "dask": "LocalCluster, 2 workers x 1 thread (chronic --dask local)",
                "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
                            "platform": platform.platform()}}
-        args.out.write_text(json.dumps(doc, indent=2) + "\n")  # after every size: a long run keeps what it did
+        args.out.write_text(json.dumps(doc, indent=2) + "\n")
         plot(results, args.out.with_suffix(".png"))
+
+    for n in sorted(args.people):
+        done.append(bench(n, work, log, save))
+        save(None)
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
 
 
