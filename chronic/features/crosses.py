@@ -266,6 +266,8 @@ class _Shared:
     min_support: int
     min_score: float
     top_k: int
+    n_lab: np.ndarray  # (tasks,) labelled training people
+    n_pos: np.ndarray  # (tasks,) positive training people
 
 
 class _Blocks:
@@ -550,12 +552,11 @@ class CrossFeatures(TransformerMixin, BaseEstimator):
         """What counting and scoring need (codes and states may live elsewhere: a distributed fit passes None)."""
         names = list(self.feature_names_in_)
         self.base_rate_ = (n_pos + 1.0) / (n_lab + 2.0)  # Laplace: a task without labels gets 0.5 and scores 0
-        self._n_lab, self._n_pos = np.asarray(n_lab), np.asarray(n_pos)
         return _Shared(
             codes=codes, nb=np.array([fb.n_bins for fb in self.fields_], dtype=np.int64), states=states,
             elig=self.eligible_, hashes=np.array([name_hash(n) for n in names], dtype=np.uint64), p0=self.base_rate_,
             chunk_size=int(self.chunk_size), m=float(self.prior_strength), min_support=int(self.min_support),
-            min_score=float(self.min_score), top_k=int(self.top_k),
+            min_score=float(self.min_score), top_k=int(self.top_k), n_lab=np.asarray(n_lab), n_pos=np.asarray(n_pos),
         )
 
     def count_and_select(self, shared: _Shared, n_people: int, t0: float,
@@ -564,8 +565,8 @@ class CrossFeatures(TransformerMixin, BaseEstimator):
         task_names, nb = self.task_names_, shared.nb
         funnel: dict[str, Any] = {
             "people": n_people, "fields": int(nb.size), "bins": int(nb.sum()),
-            "labelled_per_task": dict(zip(task_names, self._n_lab.tolist())),
-            "positive_per_task": dict(zip(task_names, self._n_pos.tolist())),
+            "labelled_per_task": dict(zip(task_names, shared.n_lab.tolist())),
+            "positive_per_task": dict(zip(task_names, shared.n_pos.tolist())),
             "candidates": {}, "supported": {}, "scored_per_task": dict.fromkeys(task_names, 0),
         }
         pool = TopKPool(self.top_k, len(task_names), self.min_score)
