@@ -33,11 +33,17 @@ def connect(db_path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnect
     if not read_only:
         db_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path), read_only=read_only)
-    con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")  # chronic draws its own; DuckDB's would go to stdout
     if not read_only:
         con.execute(sql("schema"))
-    _register_reference(con)
+    return configure_session(con)
+
+
+def configure_session(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """What every connection chronic's SQL runs on needs, archive or not (e.g. views over Parquet partitions):
+    UTC as the session time zone, no DuckDB progress bar, the reference tables registered."""
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")  # chronic draws its own; DuckDB's would go to stdout
+    register_reference(con)
     return con
 
 
@@ -78,6 +84,7 @@ def reference_frames() -> dict[str, pl.DataFrame]:
     }
 
 
-def _register_reference(con: duckdb.DuckDBPyConnection) -> None:
+def register_reference(con: duckdb.DuckDBPyConnection) -> None:
+    """The reference tables (codes, units, provinces, ...) as views: the SQL joins them like archive tables."""
     for name, frame in reference_frames().items():
         con.register(name, frame.to_arrow())

@@ -121,12 +121,9 @@ def clinic_connection(parts: Partitions, clinic: str, *, until: date | None = No
     With `until`, dated rows of later months are not read (fields and scoring at an as-of date need none; labels
     need the horizon after it, so pass no `until` there).
     """
-    from chronic.archive.db import _register_reference
+    from chronic.archive.db import configure_session
 
-    con = duckdb.connect()
-    con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")
-    _register_reference(con)
+    con = configure_session(duckdb.connect())
     empty = duckdb.connect()
     empty.execute(sql("schema"))
     for table in tables:  # a loop over tables
