@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from chronic.clinical.labels import Mode
 from chronic.clinical.tasks import TASKS
 from chronic.dataset import Dataset
-from chronic.model.smt_gbdt import SMTGBDTClassifier, _as_csr, _sigmoid
+from chronic.model.smt_gbdt import SMTGBDTClassifier, _as_csr, _sigmoid, task_balance
 
 # ------------------------------------------------------------------------------------------- worker functions
 
@@ -70,11 +70,13 @@ def _meta(p: dict[str, Any]) -> dict[str, Any]:
             "classes_val": [np.unique(Y[val][np.isfinite(Y[val][:, i]), i]).tolist() for i in range(Y.shape[1])]}
 
 
-def _shared_arrays(p: dict[str, Any], cols: np.ndarray, base: np.ndarray, side: str) -> dict[str, Any]:
+def _shared_arrays(p: dict[str, Any], cols: np.ndarray, base: np.ndarray, side: str,
+                   balance: np.ndarray) -> dict[str, Any]:
     rows = p["val"] if side == "val" else ~p["val"]
     Y, W = p["Y"][rows], p["W"][rows]
     if side == "val":
         W = np.isfinite(Y).astype(np.float64)  # real labels only decide early stopping
+    W = W * balance
     label = np.where(W > 0, W * (2.0 * np.nan_to_num(Y) - 1.0), 0.0)
     return {"X": p["X"][rows][:, cols], "label": label, "margin": np.tile(base, (int(rows.sum()), 1))}
 
@@ -214,8 +216,11 @@ def _fit_once(est: SMTGBDTClassifier, client: Any, parts: list[Any], meta: list[
     base = np.log(np.clip((pos_w + 1) / (w + 2), 1e-6, 1 - 1e-6))
     base = base - np.log1p(-np.exp(base))
     if est.n_shared > 0 and len(cols_s) > 0:
-        tr = [client.submit(_shared_arrays, p, cols_s, base, "train", pure=False) for p in parts]
-        va = [client.submit(_shared_arrays, p, cols_s, base, "val", pure=False) for p in parts]
+        ones = np.ones(T)
+        b_tr = task_balance(w[None, :]) if est.task_balance else ones
+        b_val = task_balance(np.sum([m["lab_val"] for m in meta], axis=0)[None, :]) if est.task_balance else ones
+        tr = [client.submit(_shared_arrays, p, cols_s, base, "train", b_tr, pure=False) for p in parts]
+        va = [client.submit(_shared_arrays, p, cols_s, base, "val", b_val, pure=False) for p in parts]
         params = est._xgb_params(multi_strategy="multi_output_tree", num_target=T, base_score=0.0,
                                  disable_default_eval_metric=1, nthread=1)
         shared = _train(client, params, _Arrays(client, tr, [m["n_tr"] for m in meta]),

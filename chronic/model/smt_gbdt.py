@@ -55,12 +55,26 @@ def masked_logloss(y: np.ndarray, margin: np.ndarray, weight: np.ndarray | None 
     return float((w * loss).sum() / w.sum())
 
 
+def task_balance(W: np.ndarray) -> np.ndarray:
+    """Per-task multipliers that give every task the same total weight (a task without labels gets 0).
+
+    Why: in the shared stage a split is chosen by the summed gain over tasks, so unweighted the task with most labels
+    (CHD, every person without the diagnosis) decides the shared structure and the scarce tasks merely follow it.
+    """
+    totals = np.asarray(W, dtype=np.float64).sum(axis=0)
+    has = totals > 0
+    out = np.zeros_like(totals)
+    out[has] = totals[has].mean() / totals[has]
+    return out
+
+
 class _MaskedLogistic:
     """Custom XGBoost objective and metric: logistic loss with per-cell weights, zero where a label is missing."""
 
-    def __init__(self, y: np.ndarray, w: np.ndarray, y_val: np.ndarray | None) -> None:
+    def __init__(self, y: np.ndarray, w: np.ndarray, y_val: np.ndarray | None,
+                 w_val: np.ndarray | None = None) -> None:
         self.y, self.w = np.nan_to_num(y), w
-        self.y_val = y_val
+        self.y_val, self.w_val = y_val, w_val
 
     def objective(self, margin: np.ndarray, _: xgb.DMatrix) -> tuple[np.ndarray, np.ndarray]:
         p = _sigmoid(margin.reshape(self.y.shape))
@@ -69,7 +83,7 @@ class _MaskedLogistic:
         return grad, hess
 
     def metric(self, margin: np.ndarray, _: xgb.DMatrix) -> tuple[str, float]:
-        return "masked_logloss", masked_logloss(self.y_val, margin.reshape(self.y_val.shape))
+        return "masked_logloss", masked_logloss(self.y_val, margin.reshape(self.y_val.shape), self.w_val)
 
 
 def _as_csr(X: Any) -> sp.csr_matrix:
@@ -98,6 +112,8 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         weights fitted on the validation people (a stacked, calibrated fusion; trees find interactions, the
         linear model is steadier where positives are few).
     fusion_C : inverse L2 strength of the fusion's logistic regression.
+    task_balance : weigh each task equally in the shared stage (its loss and its early stopping) instead of by its
+        number of labels (see :func:`task_balance`).
     n_jobs : threads; random_state : seed of the validation split and row subsampling.
     """
 
@@ -120,6 +136,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         "pseudo_weight": [Interval(Real, 0, 1, closed="right")],
         "fusion": ["boolean"],
         "fusion_C": [Interval(Real, 0, None, closed="neither")],
+        "task_balance": ["boolean"],
         "n_jobs": [Integral, None],
         "random_state": [Integral, None],
     }
@@ -145,6 +162,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         pseudo_weight: float = 0.3,
         fusion: bool = True,
         fusion_C: float = 0.05,
+        task_balance: bool = False,
         n_jobs: int | None = None,
         random_state: int | None = 0,
     ) -> None:
@@ -166,6 +184,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         self.pseudo_weight = pseudo_weight
         self.fusion = fusion
         self.fusion_C = fusion_C
+        self.task_balance = task_balance
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -249,7 +268,10 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         shared = None
         margin_tr, margin_val = np.zeros((tr.sum(), T)), np.zeros((val.sum(), T))
         if self.n_shared > 0 and Xs.shape[1] > 0:
-            loss = _MaskedLogistic(Y[tr], W[tr], y_val)
+            w_tr = W[tr] * task_balance(W[tr]) if self.task_balance else W[tr]
+            seen = np.isfinite(y_val).astype(np.float64)
+            w_val = seen * task_balance(seen) if self.task_balance else None
+            loss = _MaskedLogistic(Y[tr], w_tr, y_val, w_val)
             dtr = xgb.DMatrix(Xs[tr], label=np.nan_to_num(Y[tr]))
             evals = []
             if val.any():
