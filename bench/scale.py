@@ -60,22 +60,29 @@ def run_stage(cmd: list[str], log: Path) -> dict:
             "peak_rss_largest_process_mib": round(peak_one / 2**20)}
 
 
-def bench(people: int, work: Path, log: Path, save: Callable[[dict], None]) -> dict:
+def bench(people: int, work: Path, log: Path, save: Callable[[dict], None], resume: dict | None = None) -> dict:
+    """All stages at one size. With `resume` (this size's partial result, its data dir still in `work`), the
+    stages it already measured are not run again."""
     chronic = [sys.executable, "-m", "chronic.cli"]
     data = work / f"d{people}"
-    shutil.rmtree(data, ignore_errors=True)
+    if resume is None:
+        shutil.rmtree(data, ignore_errors=True)
+    elif not (data / "chronic.duckdb").exists():
+        raise SystemExit(f"--resume: {data} holds no archive to continue from")
     base = [*chronic, "--data-dir", str(data)]
-    out: dict = {"people": people, "single": {}, "dask": {}, "complete": False}
+    out: dict = resume or {"people": people, "single": {}, "dask": {}, "complete": False}
     print(f"-- {people:,} people", flush=True)
     shared = {
         "synth": [*base, "synth", "--people", str(people), "--clinics", str(CLINICS)],
         "ingest": [*base, "ingest", str(data / "synth")],
     }
     for stage, cmd in shared.items():
+        if stage in out["single"]:
+            continue
         out["single"][stage] = out["dask"][stage] = run_stage(cmd, log)
         print(f"   {stage}: {out['single'][stage]}", flush=True)
         save(out)
-    shutil.rmtree(data / "synth")  # the source files are loaded; keep the disk free for 1M
+    shutil.rmtree(data / "synth", ignore_errors=True)  # the source files are loaded; keep the disk free for 1M
     for path, extra in (("single", []), ("dask", ["--dask", "local"])):
         stages = {
             "features": [*base, "features", "--as-of", AS_OF, "--no-signal-check", *extra],
@@ -85,11 +92,14 @@ def bench(people: int, work: Path, log: Path, save: Callable[[dict], None]) -> d
         if path == "dask":
             stages = {"partitions": [*base, "partitions"], **stages}
         for stage, cmd in stages.items():
+            if stage in out[path]:
+                continue
             out[path][stage] = run_stage(cmd, log)
             print(f"   {path} {stage}: {out[path][stage]}", flush=True)
             if stage == "train":  # read now: the next path's run writes the same report file
                 out.setdefault("train_auroc", {})[path] = _auroc(data)
             save(out)  # after every stage: a run cut short keeps what it measured
+    out["complete"] = True
     shutil.rmtree(data, ignore_errors=True)
     return out
 
@@ -157,13 +167,19 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS / "scale.json")
     ap.add_argument("--keep", action="store_true",
                     help="Keep the other sizes already in --out (a long run can be done one size at a time).")
+    ap.add_argument("--resume", action="store_true",
+                    help="Continue a size cut short: skip the stages --out already has for it (needs --work).")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="chronic-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     log = work / "scale.log"
-    kept = []
-    if args.keep and args.out.exists():
-        kept = [r for r in json.loads(args.out.read_text())["results"] if r["people"] not in args.people]
+    kept, partial = [], {}
+    if (args.keep or args.resume) and args.out.exists():
+        previous = json.loads(args.out.read_text())["results"]
+        kept = [r for r in previous if r["people"] not in args.people]
+        partial = {r["people"]: r for r in previous if r["people"] in args.people and not r.get("complete")}
+    if args.resume and args.work is None:
+        raise SystemExit("--resume needs --work: the folder that holds the cut-short run's data")
     done = list(kept)
 
     def save(current: dict | None) -> None:
@@ -177,7 +193,7 @@ def main() -> None:
         plot(results, args.out.with_suffix(".png"))
 
     for n in sorted(args.people):
-        done.append(bench(n, work, log, save))
+        done.append(bench(n, work, log, save, partial.get(n) if args.resume else None))
         save(None)
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
 

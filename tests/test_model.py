@@ -52,6 +52,43 @@ def test_missing_labels_never_count_as_negatives():
     assert np.all(as_zero.predict_proba(X).mean(axis=0) < 0.4)  # the contrast: what a leak of NaN -> 0 looks like
 
 
+def _scarce(n: int, seed: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = (rng.random((n, 20)) < 0.3).astype(np.float32)
+    z = X[:, :5] @ np.array([1.5, 1.2, 1.0, 0.8, 0.8])
+    Y = np.column_stack([rng.random(n) < 1 / (1 + np.exp(-(z - 2))),
+                         rng.random(n) < 1 / (1 + np.exp(-(z - 5)))]).astype(float)
+    return sp.csr_matrix(X), Y
+
+
+def test_a_scarce_task_gets_leaf_values_from_the_shared_trees():
+    """Task 1 is rare (~7 %) and labelled for 1.5 % of people (~130 cells, ~13 positives) but shares task 0's
+    drivers. XGBoost applies min_child_weight (a hessian sum) to every target of a multi-output leaf; at the old
+    default of 5 the scarce task got a zero leaf value everywhere and a constant prediction."""
+    X, Y = _scarce(8000, 0)
+    Y[np.random.default_rng(2).random(len(Y)) >= 0.015, 1] = np.nan
+    X_new, Y_new = _scarce(4000, 1)
+    from chronic.evaluation.metrics import auroc
+
+    params = {"self_training_rounds": 0, "n_shared": 40, "n_task": 30, "early_stopping_rounds": 10, "n_jobs": 1}
+    model = SMTGBDTClassifier(**params).fit(X, Y)
+    shared = model._shared_margin(model.shared_booster_, X_new, 2)
+    assert shared[:, 1].std() > 0.1
+    assert auroc(Y_new[:, 1], model.predict_proba(X_new)[:, 1]) > 0.65
+    old = SMTGBDTClassifier(**params, min_child_weight=5.0).fit(X, Y)
+    assert old._shared_margin(old.shared_booster_, X_new, 2)[:, 1].std() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_task_balance_gives_every_labelled_task_the_same_total_weight():
+    from chronic.model.smt_gbdt import task_balance
+
+    W = np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.3, 0.0], [1.0, 0.0, 0.0]])
+    b = task_balance(W)
+    totals = (W * b).sum(axis=0)
+    assert totals[0] == pytest.approx(totals[1]) and totals[2] == 0.0
+    assert totals[:2].sum() == pytest.approx(W.sum())  # the total weight is kept, only shared differently
+
+
 def test_rejects_bad_labels_and_shapes():
     X, Y = _toy(200)
     with pytest.raises(ValueError, match="0, 1 or NaN"):
@@ -80,9 +117,11 @@ def test_learns_and_columns_are_respected():
     assert auroc(Y[ok, 1], p[ok, 1]) > 0.75
 
 
-def test_contributions_add_up_to_the_margin_and_top_rules_are_matched():
+@pytest.mark.parametrize("fusion", [False, True])
+def test_contributions_add_up_to_the_margin_and_top_rules_are_matched(fusion):
     X, Y = _toy()
-    model = SMTGBDTClassifier(**FAST).fit(X, Y)
+    model = SMTGBDTClassifier(**FAST, fusion=fusion).fit(X, Y)
+    assert (model.fusion_ is not None) == fusion
     e = Explainer(model)
     margin = model.decision_function(X)
     for i, task in enumerate(model.task_names_):

@@ -166,8 +166,9 @@ def test_scorer_blocks_and_threads_do_not_change_the_result(fields, model, monke
 
 
 @pytest.mark.slow
-def test_scorer_without_shared_stage_or_fusion(fields, model):
-    """Branches the registered model may not take: no shared trees, no linear fusion."""
+@pytest.mark.parametrize(("n_shared", "fusion"), [(0, False), (6, True)])
+def test_scorer_on_other_model_shapes(fields, model, n_shared, fusion):
+    """Branches the registered model (shared trees, no fusion) does not take: no shared trees; the linear fusion."""
     from chronic.model.explain import Explainer, top_rules
     from chronic.model.smt_gbdt import SMTGBDTClassifier
 
@@ -177,7 +178,7 @@ def test_scorer_without_shared_stage_or_fusion(fields, model):
     rng = np.random.default_rng(0)
     z = np.asarray(X[:, :30].sum(axis=1)).ravel()
     Y = np.column_stack([(rng.random(X.shape[0]) < 1 / (1 + np.exp(-(z - z.mean()) / 3))) for _ in range(6)])
-    est = SMTGBDTClassifier(task_names=m.model.task_names_, n_shared=0, n_task=8, fusion=False,
+    est = SMTGBDTClassifier(task_names=m.model.task_names_, n_shared=n_shared, n_task=8, fusion=fusion,
                             self_training_rounds=0, n_jobs=1).fit(X, Y.astype(float))
     proba, top = RiskScorer(m.features, est).score(sample)
     np.testing.assert_array_equal(proba, est.predict_proba(X))

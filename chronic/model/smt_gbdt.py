@@ -103,14 +103,18 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
     n_shared : most boosting rounds of the shared stage (early stopping picks fewer).
     n_task : most boosting rounds of each task stage.
     learning_rate, max_depth, min_child_weight, subsample, colsample_bytree, reg_lambda : XGBoost tree parameters.
+        ``min_child_weight`` is a sum of hessians p(1 - p), and XGBoost applies it to every target of a multi-output
+        leaf: a task with a 3 % base rate needs ~170 labelled people in a leaf to reach 5, so at the old default of
+        5 the shared trees gave scarce tasks a zero leaf value everywhere (bench/label_scarcity.py found it); 0.5
+        lets them learn from the shared structure.
     early_stopping_rounds : rounds without improvement of the validation loss before a stage stops.
     validation_fraction : share of people held out of training for early stopping and self-training decisions.
     self_training_rounds : refits with pseudo-labels (0 = supervised only).
     pseudo_confidence : a missing cell becomes a pseudo-label when max(p, 1 - p) reaches this.
     pseudo_weight : weight of a pseudo-label relative to a real one.
     fusion : blend each task's boosted margin with an L2 logistic regression on the same columns, the blend
-        weights fitted on the validation people (a stacked, calibrated fusion; trees find interactions, the
-        linear model is steadier where positives are few).
+        weights fitted on the validation people. Off by default: with few validation positives the blend overfits
+        and it lowered held-out AUROC (docs/model.md, "Design changes").
     fusion_C : inverse L2 strength of the fusion's logistic regression.
     task_balance : weigh each task equally in the shared stage (its loss and its early stopping) instead of by its
         number of labels (see :func:`task_balance`).
@@ -149,9 +153,9 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         shared_columns: Sequence[int] | None = None,
         n_shared: int = 300,
         n_task: int = 200,
-        learning_rate: float = 0.1,
+        learning_rate: float = 0.05,
         max_depth: int = 4,
-        min_child_weight: float = 5.0,
+        min_child_weight: float = 0.5,
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
         reg_lambda: float = 1.0,
@@ -160,7 +164,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         self_training_rounds: int = 1,
         pseudo_confidence: float = 0.95,
         pseudo_weight: float = 0.3,
-        fusion: bool = True,
+        fusion: bool = False,
         fusion_C: float = 0.05,
         task_balance: bool = False,
         n_jobs: int | None = None,
