@@ -255,6 +255,15 @@ def test_registered_model_gives_the_fitted_probabilities(trained):
 
 
 @pytest.mark.slow
+def test_every_column_has_its_own_rule_text(trained):
+    """Two columns with one text would show a person the same reason twice (the `smoking` category's "current"
+    once read "current smoker", the text of the `smoker` flag)."""
+    names = trained[1].features.get_feature_names_out().tolist()
+    twice = sorted({n for n in names if names.count(n) > 1})
+    assert not twice, twice[:5]
+
+
+@pytest.mark.slow
 def test_no_person_id_in_mlflow_artifacts_reports_or_logs(trained):
     from chronic.archive.db import connect
 

@@ -6,6 +6,7 @@ registered as the challenger. The report written to disk is the one logged, with
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from chronic.model.train import Step, Trained, train
 from chronic.settings import Settings
 
 __all__ = ["default_as_of", "run_training"]
+
+log = logging.getLogger(__name__)
 
 
 def default_as_of(settings: Settings, mode: Mode, horizon_years: float | None = None) -> date:
@@ -61,6 +64,7 @@ def run_training(
     if not settings.db_path.exists():
         raise FileNotFoundError(f"no archive at {settings.db_path}: run `chronic ingest` first")
     run_dir = settings.data_dir / "runs" / f"train-{mode}-{as_of.isoformat()}"
+    log.info("training SMT-GBDT: %s mode, as of %s%s", mode, as_of, " on Dask" if dask is not None else "")
     con = connect(settings.db_path, read_only=True)
     try:
         trained = train(con, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings,
@@ -75,4 +79,7 @@ def run_training(
     run_id, version = log_training(settings, trained.features, trained.model, trained.report, sample,
                                    figures=trained.figures, register=register, html_report=run_dir / "report.html")
     report_json(trained.report, report_file)
+    n = trained.report["n_people"]
+    log.info("trained on %d people, evaluated on %d; MLflow run %s, %s version %s; report %s", n["train"], n["test"],
+             run_id, settings.model_name, version, report_file)
     return trained, report_file
