@@ -114,10 +114,10 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
     pseudo_weight : weight of a pseudo-label relative to a real one.
     fusion : blend each task's boosted margin with an L2 logistic regression on the same columns, the blend
         weights fitted on the validation people. Off by default: with few validation positives the blend overfits
-        and it lowered held-out AUROC (docs/model.md, "Design changes").
+        and it lowered held-out AUROC (docs/model.md, "The estimator", item 3).
     fusion_C : inverse L2 strength of the fusion's logistic regression.
     task_balance : weigh each task equally in the shared stage (its loss and its early stopping) instead of by its
-        number of labels (see :func:`task_balance`).
+        number of labels (see :func:`task_balance`); off by default, it showed no gain in bench/label_scarcity.py.
     n_jobs : threads; random_state : seed of the validation split and row subsampling.
     """
 
