@@ -663,6 +663,13 @@ def synth_followup(settings: Settings, plan_start, months: int, seed: int, out: 
     click.echo(json.dumps(summary, indent=2, default=str))
 
 
+def _estimate_text(point: float | None, lo: float | None = None, hi: float | None = None) -> str:
+    """An estimate with its CI, or why there is none (fewer adherers or non-adherers than the estimator needs)."""
+    if point is None:
+        return "too few people to compare"
+    return f"{point:.2f}" if lo is None or hi is None else f"{point:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
 @main.command()
 @click.option("--plan-start", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
               help="Start date of the plans whose effect is estimated.")
@@ -698,8 +705,8 @@ def effect(settings: Settings, plan_start, as_of, adherence_file: Path, bootstra
     for r in frame.iter_rows(named=True):
         tv = true.get(r["item_type"])
         t.add_row(r["item_type"], f"{r['measure']} ({r['unit']})", f"{r['n_adherent']} / {r['n_not_adherent']}",
-                  f"{r['effect']:.2f} [{r['effect_lo']:.2f}, {r['effect_hi']:.2f}]",
-                  f"{r['naive_change']:.2f} [{r['naive_lo']:.2f}, {r['naive_hi']:.2f}]",
+                  _estimate_text(r["effect"], r["effect_lo"], r["effect_hi"]),
+                  _estimate_text(r["naive_change"], r["naive_lo"], r["naive_hi"]),
                   "" if tv is None else f"{tv:.2f}")
     console.print(t)
 
@@ -808,8 +815,8 @@ def _print_loop(loop: dict, dates) -> None:
     for r in loop["effects"].iter_rows(named=True):
         tv = truth.get(r["item_type"])
         e.add_row(f"{r['item_type']} ({r['measure']}, {r['unit']})", f"{r['n_adherent']} / {r['n_not_adherent']}",
-                  "" if tv is None else f"{tv:.2f}", f"{r['effect']:.2f} [{r['effect_lo']:.2f}, {r['effect_hi']:.2f}]",
-                  f"{r['naive_change']:.2f}")
+                  "" if tv is None else f"{tv:.2f}", _estimate_text(r["effect"], r["effect_lo"], r["effect_hi"]),
+                  _estimate_text(r["naive_change"]))
     console.print(e)
     x = Table(title=f"clinic exports at {dates.followup_as_of} (demo key)")
     for col in ("clinic", "people", "directory"):
