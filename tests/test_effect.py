@@ -247,3 +247,12 @@ def test_bad_input_is_refused(run: Run, tmp_path: Path) -> None:
         assert estimate_effects(con, plan_start=START, as_of=AS_OF, adherence=none).height == 0
     finally:
         con.close()
+
+
+def test_an_item_type_without_an_estimate_prints_why():
+    """Too few adherers or non-adherers leave the estimate empty; `chronic effect` and `chronic demo` say so."""
+    from chronic.cli import _estimate_text
+
+    assert _estimate_text(None, None, None) == "too few people to compare"
+    assert _estimate_text(-5.312, -5.75, -4.871) == "-5.31 [-5.75, -4.87]"
+    assert _estimate_text(-11.2) == "-11.20"
