@@ -129,9 +129,10 @@ CASES: dict[str, tuple[list, list]] = {
          person("n2", {HT: below(HT, "moderate")}, sbp=150)],
     ),
     "low_purine": (
-        [person("y1", {UA: at(UA, "moderate")}, uric_acid_umol=360)],
+        [person("y1", {UA: at(UA, "moderate")}, uric_acid_umol=360),
+         person("y2", {UA: below(UA, "moderate")}, uric_acid_umol=420.1)],
         [person("n1", {UA: at(UA, "moderate")}, uric_acid_umol=359.9),
-         person("n2", {UA: below(UA, "moderate")}, uric_acid_umol=400)],
+         person("n2", {UA: below(UA, "moderate")}, uric_acid_umol=420)],
     ),
     "carb_glucose": (
         [person("y1", {T2: at(T2, "moderate")}, fpg_mmol=6.1), person("y2", {T2: at(T2, "high")}, hba1c_pct=6.4)],

@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 import xgboost as xgb
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["SMTGBDTClassifier", "masked_logloss"]
@@ -136,8 +136,9 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         "early_stopping_rounds": [Interval(Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "self_training_rounds": [Interval(Integral, 0, None, closed="left")],
-        "pseudo_confidence": [Interval(Real, 0.5, 1, closed="right")],
+        "pseudo_confidence": [Interval(Real, 0.5, 1, closed="both")],
         "pseudo_weight": [Interval(Real, 0, 1, closed="right")],
+        "pseudo_labels": [StrOptions({"hard", "soft"})],
         "fusion": ["boolean"],
         "fusion_C": [Interval(Real, 0, None, closed="neither")],
         "task_balance": ["boolean"],
@@ -164,6 +165,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         self_training_rounds: int = 1,
         pseudo_confidence: float = 0.95,
         pseudo_weight: float = 0.3,
+        pseudo_labels: str = "hard",
         fusion: bool = False,
         fusion_C: float = 0.05,
         task_balance: bool = False,
@@ -186,6 +188,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         self.self_training_rounds = self_training_rounds
         self.pseudo_confidence = pseudo_confidence
         self.pseudo_weight = pseudo_weight
+        self.pseudo_labels = pseudo_labels
         self.fusion = fusion
         self.fusion_C = fusion_C
         self.task_balance = task_balance
@@ -242,13 +245,13 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
             if not sure.any():
                 break
             yt, wt = Yp[~val], Wp[~val]
-            yt[sure] = (p[sure] >= 0.5).astype(np.float64)
+            yt[sure] = p[sure] if self.pseudo_labels == "soft" else (p[sure] >= 0.5).astype(np.float64)
             wt[sure] = self.pseudo_weight
             Yp[~val], Wp[~val] = yt, wt
             cand = self._fit_once(X, Yp, Wp, val)
             loss = self._val_loss(X, Y, val, cand)
             self.history_.append({"round": r, "pseudo_labels": int(sure.sum()), "val_logloss": loss,
-                                  "pseudo_positive": int((yt[sure] == 1).sum())})
+                                  "pseudo_positive": float(yt[sure].sum())})
             if not loss < best_loss:
                 break
             best, best_loss = cand, loss
