@@ -86,6 +86,9 @@ CROSS_BATCH = 512
 MAX_WORKERS = 4
 #: Rules kept per person and task (the table has rule_1..rule_3).
 N_RULES = 3
+#: What one block of people is encoded as: bin codes (fields x people), the crosses' own codes or None, and the
+#: threshold counts (numeric fields x people) or None.
+Codes = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
 
 Progress = Callable[[int, int], None]
 
@@ -231,7 +234,10 @@ class RiskScorer:
         self.n_atoms = len(atoms.rules_)
         crosses, higher = features.crosses_, np.asarray(features.higher_, dtype=np.int64)
         n_higher = len(higher) if crosses is not None else 0
-        self.n_cols = self.n_atoms + n_higher
+        thresholds = getattr(features, "thresholds_", None)
+        self._thresholds = thresholds if thresholds is not None and thresholds.n_columns else None
+        n_thresholds = self._thresholds.n_columns if self._thresholds is not None else 0
+        self.n_cols = self.n_atoms + n_higher + n_thresholds
         if self.n_cols != model.n_features_in_ or len(self.rule_names) != self.n_cols:
             raise ValueError(f"the transform gives {self.n_cols} columns, the model expects {model.n_features_in_}")
         self.pad = self.n_cols  # the "no column" slot; every per-column table has a zero entry there
@@ -340,16 +346,30 @@ class RiskScorer:
         self._tree_offsets = pc.offsets
 
     # ------------------------------------------------------------------------------------------ blocks
-    def _codes(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    def _codes(self, frame: pl.DataFrame) -> Codes:
         codes = encode(self.fields, frame)
         cross_codes = None if self._cross_fields is None else encode(self._cross_fields, frame)
-        return codes, cross_codes
+        counts = None if self._thresholds is None else self._thresholds.counts(frame)
+        return codes, cross_codes, counts
 
-    def _slots(self, codes: np.ndarray, cross_codes: np.ndarray | None) -> np.ndarray:
-        """People x slots: each person's matched columns in ascending order, padded with `pad`.
+    def _slots(self, parts: Codes) -> np.ndarray:
+        """People x slots: each person's matched columns in ascending order (pads may sit between blocks).
 
-        The first F slots are the atoms (one per field), the rest the matched crosses.
+        The first F slots are the atoms (one per field), then the matched crosses, then the thresholds reached.
         """
+        codes, cross_codes, counts = parts
+        slots = self._atom_and_cross_slots(codes, cross_codes)
+        if counts is None:
+            return slots
+        indptr, cols = self._thresholds.columns(counts)
+        n = codes.shape[1]
+        per = np.diff(indptr)
+        extra = np.full((n, int(per.max(initial=0))), self.pad, dtype=np.int32)
+        at = np.repeat(np.arange(n, dtype=np.int64) * extra.shape[1] - indptr[:-1], per) + np.arange(cols.size)
+        extra.reshape(-1)[at] = self.n_atoms + self._n_higher + cols
+        return np.concatenate([slots, extra], axis=1)
+
+    def _atom_and_cross_slots(self, codes: np.ndarray, cross_codes: np.ndarray | None) -> np.ndarray:
         n = codes.shape[1]
         atoms = self._atom_col[codes + self._off[:, None]]  # (F, n); a bin seen in no training row: pad
         F = atoms.shape[0]
@@ -391,11 +411,10 @@ class RiskScorer:
     def _dmatrix(self, XU: sp.csr_matrix) -> xgb.DMatrix:
         return xgb.DMatrix(XU, nthread=self.n_jobs)
 
-    def _block(self, codes: np.ndarray, cross_codes: np.ndarray | None, rules: bool
-               ) -> tuple[np.ndarray, np.ndarray | None]:
-        n = codes.shape[1]
+    def _block(self, parts: Codes, rules: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        n = parts[0].shape[1]
         T = len(self.task_names)
-        slots = self._slots(codes, cross_codes)
+        slots = self._slots(parts)
         linear = np.asarray(self._matrix(slots) @ self._coef)  # (n, T): the coefficients of each person's columns
         # the tree input: each person's matched columns of G, in slot order (= column order)
         g = self._gpos[slots]
@@ -476,8 +495,7 @@ class RiskScorer:
 
     # ------------------------------------------------------------------------------------------ public
     def _score_block(self, frame: pl.DataFrame, rules: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        codes, cross_codes = self._codes(frame)
-        return self._block(codes, cross_codes, rules)
+        return self._block(self._codes(frame), rules)
 
     def score(self, frame: pl.DataFrame, *, rules: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities (people x tasks) and, if `rules`, the top rule columns (people x tasks x 3, -1 = none).
@@ -506,8 +524,7 @@ class RiskScorer:
 
     def matrix(self, frame: pl.DataFrame) -> sp.csr_matrix:
         """The model matrix (people x columns, binary, float32): the same as ``features.transform(frame)``."""
-        codes, cross_codes = self._codes(frame)
-        return self._matrix(self._slots(codes, cross_codes)).astype(np.float32)
+        return self._matrix(self._slots(self._codes(frame))).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------- the rows

@@ -344,7 +344,39 @@ def test_pl_frame_roundtrip_of_features(synthetic_archive, tmp_path):
     g = RiskFeatures.load(tmp_path / "f")
     a, b = f.transform(data.fields), g.transform(data.fields)
     assert (a != b).nnz == 0 and list(f.get_feature_names_out()) == list(g.get_feature_names_out())
-    assert a.shape[1] == len(f.atoms_.rules_) + len(f.higher_)
+    assert a.shape[1] == len(f.atoms_.rules_) + len(f.higher_) + f.thresholds_.n_columns
     row_sums = np.asarray(a[:, : len(f.atoms_.rules_)].sum(axis=1)).ravel()
     assert np.all(row_sums == f.atoms_.n_features_in_)  # every field falls in exactly one bin (missing included)
     assert isinstance(data.fields, pl.DataFrame)
+
+
+def test_threshold_columns_are_cumulative_cuts_and_follow_the_leakage_rule(synthetic_archive):
+    """A person has `SBP >= c` exactly for the cuts c at or below their SBP (none when missing); in screen mode no
+    SBP threshold reaches the hypertension task or the shared trees, as no SBP bin does."""
+    from chronic.archive.db import connect
+    from chronic.dataset import build_dataset
+    from chronic.model.features import RiskFeatures
+
+    con = connect(synthetic_archive / "chronic.duckdb", read_only=True)
+    try:
+        data = build_dataset(con, as_of=MODEL_AS_OF, mode="screen")
+    finally:
+        con.close()
+    f = RiskFeatures(use_crosses=False, leakage_rule=True, thresholds=10).fit(data.fields, data.Y)
+    th = f.thresholds_
+    i = th.fields.index("sbp")
+    cuts = np.array(th.edges[i])
+    assert 3 <= cuts.size <= 9 and np.all(np.diff(cuts) > 0)
+    first = len(f.atoms_.rules_) + int(th.offsets[i])
+    cols = np.arange(first, first + cuts.size)
+    X = f.transform(data.fields)[:, cols].toarray()
+    sbp = data.fields["sbp"].cast(pl.Float64).to_numpy()
+    expected = np.where(np.isnan(sbp)[:, None], 0.0, (sbp[:, None] >= cuts[None, :]).astype(float))
+    np.testing.assert_array_equal(X, expected)
+    assert np.isnan(sbp).any() and (~np.isnan(sbp)).any()
+    names = f.get_feature_names_out()
+    assert names[cols[0]] == f"SBP >= {cuts[0]:g} mmHg"
+    assert not np.isin(cols, f.task_columns_["hypertension"]).any()
+    assert not np.isin(cols, f.shared_columns_).any()
+    assert np.isin(cols, f.task_columns_["t2d"]).all()
+    assert f.transform(data.fields).shape[1] == len(names)

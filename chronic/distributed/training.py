@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import polars as pl
 import numpy as np
 import scipy.sparse as sp
 
@@ -353,13 +354,18 @@ def fit_model_on_dask(client: Any, train_parts: Sequence[Any], *, mode: str, tas
     The feature transform is fitted by the distributed cross count (the same transform as on one machine), each
     partition is transformed where it lives, and SMT-GBDT is boosted by `xgboost.dask`.
     """
-    from chronic.distributed.crosses import fit_on_dask
+    from chronic.distributed.crosses import _columns, fit_on_dask
     from chronic.model.features import RiskFeatures
 
     feats = RiskFeatures(use_crosses=use_crosses, leakage_rule=mode == "screen", crosses=crosses)
     atoms, cross = feats.parts()
-    feats.set_parts(fit_on_dask(atoms, client, train_parts),
-                    fit_on_dask(cross, client, train_parts) if cross is not None else None)
+    atoms = fit_on_dask(atoms, client, train_parts)
+    names = feats.threshold_fields(atoms)  # the thresholds' quantiles need the numeric values in one place
+    numeric = pl.concat(client.gather([client.submit(_columns, p, names, pure=False) for p in train_parts]),
+                        how="vertical") if names else pl.DataFrame()
+    feats.set_parts(atoms, fit_on_dask(cross, client, train_parts) if cross is not None else None,
+                    feats.fit_thresholds(atoms, numeric))
+    del numeric
     feats_f = client.scatter(feats, broadcast=True, hash=False)
     matrices = [client.submit(_transform, feats_f, p, pure=False) for p in train_parts]
     model = SMTGBDTClassifier(task_names=list(task_names), task_columns=feats.task_columns_,

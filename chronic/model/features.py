@@ -4,8 +4,10 @@ Why both: the crossed-feature engine keeps the top K crosses per task, which lea
 model should still see every field, and the crosses add the interactions on top (``chronic features`` measures
 what they add). The ``no_crosses`` ablation is the same transform with ``use_crosses=False``.
 
-Column blocks: ``[order-1 bins of every field | selected crosses of order >= 2]``. Per-task columns and shared
-columns follow the leakage rule of the engine (a column is usable by a task only if none of its fields defines it).
+Column blocks: ``[order-1 bins of every field | selected crosses of order >= 2 | fine thresholds of the numeric
+fields]`` (the thresholds give the trees resolution inside a guideline bin: ``chronic.features.thresholds``). Per-task
+columns and shared columns follow the leakage rule of the engine (a column is usable by a task only if none of its
+fields defines it; a threshold column goes where its field's bins go).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from chronic.features.crosses import CrossFeatures
+from chronic.features.thresholds import FieldThresholds
 
 __all__ = ["RiskFeatures"]
 
@@ -37,18 +40,36 @@ class RiskFeatures(TransformerMixin, BaseEstimator):
         the label is an onset strictly after the as-of date among people negative at it, so baseline values (and
         the published scores built on them) are fair predictors.
     crosses : keyword overrides of ``CrossFeatures.from_config()`` (features/crosses.toml).
+    thresholds : quantiles per numeric field whose inner cut points become ``x >= cut`` columns (0 = none). Kept in
+        the ``no_crosses`` ablation: they are single-field columns, and that ablation asks what the crosses add.
     """
 
     def __init__(self, *, use_crosses: bool = True, leakage_rule: bool = True,
-                 crosses: dict[str, Any] | None = None) -> None:
+                 crosses: dict[str, Any] | None = None, thresholds: int = 20) -> None:
         self.use_crosses = use_crosses
         self.leakage_rule = leakage_rule
         self.crosses = crosses
+        self.thresholds = thresholds
 
     def fit(self, X: pl.DataFrame, Y: np.ndarray) -> RiskFeatures:
-        """Fit bins (and crosses) on the training people `X` with labels `Y` (NaN = missing)."""
+        """Fit bins (and crosses, and thresholds) on the training people `X` with labels `Y` (NaN = missing)."""
         atoms, crosses = self.parts()
-        return self.set_parts(atoms.fit(X, Y), crosses.fit(X, Y) if crosses is not None else None)
+        atoms = atoms.fit(X, Y)
+        return self.set_parts(atoms, crosses.fit(X, Y) if crosses is not None else None,
+                              self.fit_thresholds(atoms, X))
+
+    def threshold_fields(self, atoms: CrossFeatures) -> list[str]:
+        """The numeric fields of fitted `atoms` that get thresholds (none when `thresholds` is 0)."""
+        return [fb.name for fb in atoms.fields_ if fb.kind == "numeric"] if self.thresholds else []
+
+    def fit_thresholds(self, atoms: CrossFeatures, X: pl.DataFrame) -> FieldThresholds | None:
+        """Cut points of the numeric fields of fitted `atoms` on the training people `X` (a Dask fit passes the
+        gathered numeric columns)."""
+        names = self.threshold_fields(atoms)
+        if not names:
+            return None
+        top = {fb.name: fb.edges[-1] for fb in atoms.fields_ if fb.kind == "numeric" and fb.edges}
+        return FieldThresholds.fit(X, [atoms.catalog_[n] for n in names], self.thresholds, skip=top)
 
     def parts(self) -> tuple[CrossFeatures, CrossFeatures | None]:
         """The two unfitted transforms behind this one: every order-1 bin, and the selected crosses (or None).
@@ -64,9 +85,10 @@ class RiskFeatures(TransformerMixin, BaseEstimator):
                                              "min_score": -np.inf})
         return atoms, CrossFeatures.from_config(**params) if self.use_crosses else None
 
-    def set_parts(self, atoms: CrossFeatures, crosses: CrossFeatures | None) -> RiskFeatures:
-        """Take the two fitted transforms of `parts` as this one's."""
-        self.atoms_, self.crosses_ = atoms, crosses
+    def set_parts(self, atoms: CrossFeatures, crosses: CrossFeatures | None,
+                  thresholds: FieldThresholds | None = None) -> RiskFeatures:
+        """Take the two fitted transforms of `parts` (and the fitted thresholds) as this one's."""
+        self.atoms_, self.crosses_, self.thresholds_ = atoms, crosses, thresholds
         self._set_columns()
         return self
 
@@ -86,6 +108,21 @@ class RiskFeatures(TransformerMixin, BaseEstimator):
             self.task_columns_[t] = np.concatenate([a.task_columns_[t], extra[extra >= 0]])
         extra = pos[self.crosses_.shared_columns_] if self.crosses_ is not None else np.zeros(0, np.int64)
         self.shared_columns_ = np.concatenate([a.shared_columns_, extra[extra >= 0]])
+        th = self.thresholds_
+        if th is not None and th.n_columns:
+            # a threshold column may go wherever a bin of its field may go (the leakage rule, per field)
+            first = len(self.feature_names_out_)
+            self.feature_names_out_ = np.concatenate([self.feature_names_out_, np.array(th.rules, dtype=object)])
+            field_of_atom = np.array([a.feature_names_in_[f] for f in a.cross_fields_[:, 0]], dtype=object)
+            col_field = np.array(th.fields, dtype=object)[th.column_fields]
+            cols = first + np.arange(th.n_columns)
+
+            def usable(atom_cols: np.ndarray) -> np.ndarray:
+                return cols[np.isin(col_field, np.unique(field_of_atom[atom_cols]))]
+
+            for t in self.task_names_:
+                self.task_columns_[t] = np.concatenate([self.task_columns_[t], usable(a.task_columns_[t])])
+            self.shared_columns_ = np.concatenate([self.shared_columns_, usable(a.shared_columns_)])
         self.n_features_in_ = a.n_features_in_
         self.feature_names_in_ = a.feature_names_in_
 
@@ -95,6 +132,8 @@ class RiskFeatures(TransformerMixin, BaseEstimator):
         blocks = [self.atoms_.transform(X)]
         if self.crosses_ is not None and len(self.higher_):
             blocks.append(self.crosses_.transform(X)[:, self.higher_])
+        if self.thresholds_ is not None and self.thresholds_.n_columns:
+            blocks.append(self.thresholds_.transform(X))
         return sp.hstack(blocks, format="csr", dtype=np.float32)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -110,6 +149,8 @@ class RiskFeatures(TransformerMixin, BaseEstimator):
         self.atoms_.save(d / "atoms.json")
         if self.crosses_ is not None:
             self.crosses_.save(d / "crosses.json")
+        if self.thresholds_ is not None:
+            (d / "thresholds.json").write_text(json.dumps(self.thresholds_.to_dict()), encoding="utf-8")
         (d / "features.json").write_text(json.dumps(self.get_params()),
                                          encoding="utf-8")
 
@@ -121,5 +162,7 @@ class RiskFeatures(TransformerMixin, BaseEstimator):
         est = cls(**meta)
         est.atoms_ = CrossFeatures.load(d / "atoms.json")
         est.crosses_ = CrossFeatures.load(d / "crosses.json") if (d / "crosses.json").exists() else None
+        th = d / "thresholds.json"
+        est.thresholds_ = FieldThresholds.from_dict(json.loads(th.read_text(encoding="utf-8"))) if th.exists() else None
         est._set_columns()
         return est

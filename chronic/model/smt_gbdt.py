@@ -139,6 +139,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         "pseudo_confidence": [Interval(Real, 0.5, 1, closed="both")],
         "pseudo_weight": [Interval(Real, 0, 1, closed="right")],
         "pseudo_labels": [StrOptions({"hard", "soft"})],
+        "pseudo_stages": [StrOptions({"shared", "all"})],
         "fusion": ["boolean"],
         "fusion_C": [Interval(Real, 0, None, closed="neither")],
         "task_balance": ["boolean"],
@@ -166,6 +167,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         pseudo_confidence: float = 0.95,
         pseudo_weight: float = 0.3,
         pseudo_labels: str = "hard",
+        pseudo_stages: str = "all",
         fusion: bool = False,
         fusion_C: float = 0.05,
         task_balance: bool = False,
@@ -189,6 +191,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         self.pseudo_confidence = pseudo_confidence
         self.pseudo_weight = pseudo_weight
         self.pseudo_labels = pseudo_labels
+        self.pseudo_stages = pseudo_stages
         self.fusion = fusion
         self.fusion_C = fusion_C
         self.task_balance = task_balance
@@ -248,7 +251,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
             yt[sure] = p[sure] if self.pseudo_labels == "soft" else (p[sure] >= 0.5).astype(np.float64)
             wt[sure] = self.pseudo_weight
             Yp[~val], Wp[~val] = yt, wt
-            cand = self._fit_once(X, Yp, Wp, val)
+            cand = self._fit_once(X, Yp, Wp, val, W if self.pseudo_stages == "shared" else None)
             loss = self._val_loss(X, Y, val, cand)
             self.history_.append({"round": r, "pseudo_labels": int(sure.sum()), "val_logloss": loss,
                                   "pseudo_positive": float(yt[sure].sum())})
@@ -265,9 +268,11 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
             return float("nan")
         return masked_logloss(Y[val], self._fused(X[val], fitted))
 
-    def _fit_once(self, X: sp.csr_matrix, Y: np.ndarray, W: np.ndarray, val: np.ndarray) -> tuple:
-        """Shared multi-output stage, then one stage per task from the shared margin."""
+    def _fit_once(self, X: sp.csr_matrix, Y: np.ndarray, W: np.ndarray, val: np.ndarray,
+                  W_task: np.ndarray | None = None) -> tuple:
+        """Shared multi-output stage (weights `W`), then one stage per task from the shared margin (`W_task`)."""
         T = Y.shape[1]
+        W_task = W if W_task is None else W_task
         tr = ~val
         Xs = X[:, self.shared_columns_]
         y_val = np.where(W[val] > 0, Y[val], np.nan)  # real labels only decide early stopping
@@ -304,13 +309,13 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         boosters: list[xgb.Booster | None] = []
         for i, task in enumerate(self.task_names_):
             cols = self.task_columns_[task]
-            lab_tr = tr & (W[:, i] > 0)
+            lab_tr = tr & (W_task[:, i] > 0)
             if self.n_task == 0 or len(cols) == 0 or lab_tr.sum() < 2 or len(np.unique(Y[lab_tr, i])) < 2:
                 boosters.append(None)
                 rounds[task] = 0
                 continue
-            rows_tr = W[tr, i] > 0
-            dtr = xgb.DMatrix(X[lab_tr][:, cols], label=Y[lab_tr, i], weight=W[lab_tr, i],
+            rows_tr = W_task[tr, i] > 0
+            dtr = xgb.DMatrix(X[lab_tr][:, cols], label=Y[lab_tr, i], weight=W_task[lab_tr, i],
                               base_margin=margin_tr[rows_tr, i])
             evals = []
             lab_val = np.isfinite(y_val[:, i]) if val.any() else np.zeros(0, bool)
@@ -325,7 +330,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
                 b = b[: b.best_iteration + 1] if b.best_iteration >= 0 else b
             boosters.append(b)
             rounds[task] = b.num_boosted_rounds()
-        fusion = self._fit_fusion(X, Y, W, val, y_val, (shared, boosters, rounds, None)) if self.fusion else None
+        fusion = self._fit_fusion(X, Y, W_task, val, y_val, (shared, boosters, rounds, None)) if self.fusion else None
         return shared, boosters, rounds, fusion
 
     def _fit_fusion(self, X: sp.csr_matrix, Y: np.ndarray, W: np.ndarray, val: np.ndarray, y_val: np.ndarray,
