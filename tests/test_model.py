@@ -89,6 +89,44 @@ def test_task_balance_gives_every_labelled_task_the_same_total_weight():
     assert totals[:2].sum() == pytest.approx(W.sum())  # the total weight is kept, only shared differently
 
 
+def test_soft_pseudo_labels_give_every_missing_training_cell_the_teachers_probability():
+    X, Y = _toy(1500)
+    model = SMTGBDTClassifier(pseudo_labels="soft", pseudo_confidence=0.5, **FAST).fit(X, Y)
+    rng = np.random.default_rng(model.random_state)
+    val = rng.random(len(Y)) < model.validation_fraction
+    step = model.history_[1]
+    assert step["pseudo_labels"] == int(np.isnan(Y[~val]).sum())  # every missing cell of a training person
+    assert 0 < step["pseudo_positive"] < step["pseudo_labels"]  # a sum of probabilities, not of hard 0/1 labels
+    assert step["pseudo_positive"] != round(step["pseudo_positive"])
+
+
+def test_shared_only_pseudo_labels_leave_the_task_stages_to_real_labels():
+    """Without a shared stage, pseudo-labels confined to it change nothing: the refit equals the supervised fit."""
+    X, Y = _toy(1500)
+    params = {**FAST, "n_shared": 0, "pseudo_labels": "soft", "pseudo_confidence": 0.5}
+    shared_only = SMTGBDTClassifier(pseudo_stages="shared", **params).fit(X, Y)
+    assert shared_only.history_[1]["val_logloss"] == pytest.approx(shared_only.history_[0]["val_logloss"], abs=1e-12)
+    everywhere = SMTGBDTClassifier(pseudo_stages="all", **params).fit(X, Y)
+    assert everywhere.history_[1]["val_logloss"] != pytest.approx(everywhere.history_[0]["val_logloss"], abs=1e-9)
+
+
+def test_task_self_training_keeps_the_shared_trees_and_changes_only_accepted_tasks():
+    X, Y = _toy(3000, missing=0.7)
+    sup = SMTGBDTClassifier(self_training_rounds=0, **FAST).fit(X, Y)
+    st = SMTGBDTClassifier(pseudo_stages="task", pseudo_confidence=0.7, **FAST).fit(X, Y)
+    np.testing.assert_array_equal(sup._shared_margin(sup.shared_booster_, X, 3),
+                                  st._shared_margin(st.shared_booster_, X, 3))
+    accepted = st.history_[1]["tasks_accepted"]
+    assert st.history_[1]["pseudo_labels"] > 0 and 0 < len(accepted) < 3  # both branches are exercised
+    p_sup, p_st = sup.predict_proba(X), st.predict_proba(X)
+    for i, task in enumerate(st.task_names_):
+        if task in accepted:
+            assert not np.allclose(p_sup[:, i], p_st[:, i])
+        else:  # a task whose validation loss did not fall keeps the supervised stage exactly
+            np.testing.assert_array_equal(p_sup[:, i], p_st[:, i])
+    assert st.self_training_used_ == (1 if accepted else 0)
+
+
 def test_rejects_bad_labels_and_shapes():
     X, Y = _toy(200)
     with pytest.raises(ValueError, match="0, 1 or NaN"):

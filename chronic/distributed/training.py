@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from chronic.clinical.labels import Mode
 from chronic.clinical.tasks import TASKS
 from chronic.dataset import Dataset
-from chronic.model.smt_gbdt import SMTGBDTClassifier, _as_csr, _sigmoid, task_balance
+from chronic.model.smt_gbdt import SMTGBDTClassifier, _as_csr, _sigmoid, merge_task_stages, task_balance
 
 # ------------------------------------------------------------------------------------------- worker functions
 
@@ -115,13 +115,14 @@ def _val_parts(p: dict[str, Any], est: SMTGBDTClassifier, fitted: tuple) -> tupl
 
 
 def _val_loss_sums(p: dict[str, Any], est: SMTGBDTClassifier, fitted: tuple) -> np.ndarray:
-    Y = p["Y"][p["val"]]
+    """(2, tasks): the validation people's summed log-loss and labelled count per task."""
+    Y = p.get("Y_real", p["Y"])[p["val"]]
     if not Y.size:
-        return np.zeros(2)
+        return np.zeros((2, len(est.task_names_)))
     z = est._fused(p["X"][p["val"]], fitted)
     ok = np.isfinite(Y)
-    loss = np.logaddexp(0.0, z[ok]) - Y[ok] * z[ok]
-    return np.array([loss.sum(), ok.sum()])
+    loss = np.where(ok, np.logaddexp(0.0, z) - np.nan_to_num(Y) * z, 0.0)
+    return np.stack([loss.sum(axis=0), ok.sum(axis=0)])
 
 
 def _pseudo_label(p: dict[str, Any], est: SMTGBDTClassifier, fitted: tuple) -> tuple[dict[str, Any], int, int]:
@@ -131,12 +132,12 @@ def _pseudo_label(p: dict[str, Any], est: SMTGBDTClassifier, fitted: tuple) -> t
     q = {**p, "Y": p["Y"].copy(), "W": p["W"].copy(), "Y_real": real}
     prob = _sigmoid(est._fused(p["X"][tr], fitted))
     missing = ~np.isfinite(real[tr])  # cells without a real label (pseudo-labels of earlier rounds are refreshed)
-    sure = missing & (np.maximum(prob, 1 - prob) >= est.pseudo_confidence)
+    sure, target = est._pseudo_targets(prob, missing)
     yt, wt = q["Y"][tr], q["W"][tr]
-    yt[sure] = (prob[sure] >= 0.5).astype(np.float64)
+    yt[sure] = target[sure]
     wt[sure] = est.pseudo_weight
     q["Y"][tr], q["W"][tr] = yt, wt
-    return q, int(sure.sum()), int((yt[sure] == 1).sum())
+    return q, int(sure.sum()), float(yt[sure].sum())
 
 
 # ------------------------------------------------------------------------------------ objective and metric
@@ -206,17 +207,20 @@ def _train(client: Any, params: dict[str, Any], arrays: _Arrays, val: _Arrays, w
     return booster
 
 
-def _fit_once(est: SMTGBDTClassifier, client: Any, parts: list[Any], meta: list[dict[str, Any]], T: int) -> tuple:
-    """The shared stage, the task stages and the fusion, over the partitions (one `_fit_once` of the estimator)."""
+def _fit_once(est: SMTGBDTClassifier, client: Any, parts: list[Any], meta: list[dict[str, Any]], T: int,
+              shared: Any = None) -> tuple:
+    """The shared stage (or the given fitted `shared` booster, kept), the task stages and the fusion, over the
+    partitions (one `_fit_once` of the estimator)."""
     from sklearnex.linear_model import LogisticRegression
 
     rounds: dict[str, int] = {}
-    shared = None
     cols_s = est.shared_columns_
     pos_w, w = np.sum([m["pos_w"] for m in meta], axis=0), np.sum([m["w"] for m in meta], axis=0)
     base = np.log(np.clip((pos_w + 1) / (w + 2), 1e-6, 1 - 1e-6))
     base = base - np.log1p(-np.exp(base))
-    if est.n_shared > 0 and len(cols_s) > 0:
+    if shared is not None:
+        rounds["shared"] = shared.num_boosted_rounds()
+    elif est.n_shared > 0 and len(cols_s) > 0:
         ones = np.ones(T)
         b_tr = task_balance(w[None, :]) if est.task_balance else ones
         b_val = task_balance(np.sum([m["lab_val"] for m in meta], axis=0)[None, :]) if est.task_balance else ones
@@ -285,10 +289,14 @@ def _val_linear(p: dict[str, Any], cols: np.ndarray, coef: np.ndarray, intercept
     return p["X"][p["val"]][:, cols] @ coef + intercept
 
 
-def _val_loss(client: Any, parts: list[Any], est: SMTGBDTClassifier, fitted: tuple) -> float:
+def _val_loss_sums_all(client: Any, parts: list[Any], est: SMTGBDTClassifier, fitted: tuple) -> np.ndarray:
     est_f, fitted_f = client.scatter(est, broadcast=True, hash=False), client.scatter(fitted, broadcast=True, hash=False)
-    sums = np.sum(client.gather([client.submit(_val_loss_sums, p, est_f, fitted_f, pure=False) for p in parts]),
+    return np.sum(client.gather([client.submit(_val_loss_sums, p, est_f, fitted_f, pure=False) for p in parts]),
                   axis=0)  # validation rows never carry pseudo-labels
+
+
+def _val_loss(client: Any, parts: list[Any], est: SMTGBDTClassifier, fitted: tuple) -> float:
+    sums = _val_loss_sums_all(client, parts, est, fitted).sum(axis=1)
     return float(sums[0] / sums[1]) if sums[1] > 0 else float("nan")
 
 
@@ -296,6 +304,13 @@ def fit_smt_on_dask(est: SMTGBDTClassifier, client: Any, parts: Sequence[Any]) -
     """`est.fit(X, Y)` with the people of `parts` on the Dask workers: futures of (X, Y, person ids) per partition,
     X and Y the rows `est.fit` would get for those people."""
     est._validate_params()
+    if est.self_training_rounds and (est.pseudo_stages == "shared" or est.pseudo_share is not None or (
+            est.pseudo_labels == "soft" and est.pseudo_stages == "all")):
+        # the shared stage's labels carry the mask as w(2y - 1), which cannot hold a soft target
+        raise ValueError("the Dask fit gives pseudo-labels to the shared stage only as hard labels, never to it "
+                         "alone, and has no pseudo_share; got "
+                         f"pseudo_labels={est.pseudo_labels!r}, pseudo_stages={est.pseudo_stages!r}, "
+                         f"pseudo_share={est.pseudo_share!r}")
     if not parts:
         raise ValueError("no partitions to fit on")
     val_rows = _validation_rows(client, parts, est.validation_fraction, est.random_state)
@@ -320,6 +335,7 @@ def fit_smt_on_dask(est: SMTGBDTClassifier, client: Any, parts: Sequence[Any]) -
     best_loss = _val_loss(client, prepared, est, best)
     est.history_.append({"round": 0, "pseudo_labels": 0, "val_logloss": best_loss})
     current = prepared
+    used = 0  # rounds kept
     for r in range(1, est.self_training_rounds + 1):  # a loop over self-training rounds
         est_f, fitted_f = client.scatter(est, broadcast=True, hash=False), client.scatter(best, broadcast=True, hash=False)
         labelled = [client.submit(_pseudo_label, p, est_f, fitted_f, pure=False) for p in current]
@@ -329,16 +345,27 @@ def fit_smt_on_dask(est: SMTGBDTClassifier, client: Any, parts: Sequence[Any]) -
             break
         current = [client.submit(lambda x: x[0], f, pure=False) for f in labelled]
         meta_r = client.gather([client.submit(_meta, p, pure=False) for p in current])
-        cand = _fit_once(est, client, current, meta_r, T)
-        loss = _val_loss(client, current, est, cand)
-        est.history_.append({"round": r, "pseudo_labels": n_sure, "val_logloss": loss,
-                             "pseudo_positive": sum(c[1] for c in counts)})
-        if not loss < best_loss:
-            break
-        best, best_loss = cand, loss
+        step = {"round": r, "pseudo_labels": n_sure, "pseudo_positive": sum(c[1] for c in counts)}
+        if est.pseudo_stages == "task":  # as SMTGBDTClassifier.fit: teacher's shared trees, per-task choice
+            cand = _fit_once(est, client, current, meta_r, T, shared=best[0])
+            t_sums, s_sums = (_val_loss_sums_all(client, current, est, f) for f in (best, cand))
+            keep = [s_sums[1, i] > 0 and s_sums[0, i] < t_sums[0, i] for i in range(T)]
+            cand, step["tasks_accepted"] = merge_task_stages(est.task_names_, best, cand, keep)
+            loss = _val_loss(client, current, est, cand)
+            step["val_logloss"] = loss
+            est.history_.append(step)
+            if not step["tasks_accepted"]:
+                break
+        else:
+            cand = _fit_once(est, client, current, meta_r, T)
+            loss = _val_loss(client, current, est, cand)
+            step["val_logloss"] = loss
+            est.history_.append(step)
+            if not loss < best_loss:
+                break
+        best, best_loss, used = cand, loss, used + 1
     est.shared_booster_, est.task_boosters_, est.n_rounds_, est.fusion_ = best
-    est.self_training_used_ = sum(1 for h in est.history_[1:] if h["val_logloss"] <= best_loss) if len(
-        est.history_) > 1 else 0
+    est.self_training_used_ = used
     return est
 
 
