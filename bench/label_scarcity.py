@@ -5,7 +5,7 @@ claim behind SMT-GBDT is about the other regime — few labelled people per dise
 hides a growing share of the *training* labels (each task's labelled cells kept at random with probability
 `fraction`, the rest made missing, never negative) and fits, on the same people and features:
 
-* `smt_gbdt` — the model as `chronic train` fits it (shared multi-output trees + task stages + fusion + self-training);
+* `smt_gbdt` — the model as `chronic train` fits it (shared multi-output trees + task stages + per-task self-training);
 * `supervised_only` — the same without self-training (what the unlabelled people add);
 * `no_shared` — the same without the shared multi-output stage (what multitask sharing adds);
 * `single_task_lgbm` — six independent LightGBM models (the plain alternative).
