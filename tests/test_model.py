@@ -111,9 +111,9 @@ def test_shared_only_pseudo_labels_leave_the_task_stages_to_real_labels():
 
 
 def test_task_self_training_keeps_the_shared_trees_and_changes_only_accepted_tasks():
-    X, Y = _toy(3000, missing=0.7)
+    X, Y = _toy(3000, seed=1, missing=0.7)
     sup = SMTGBDTClassifier(self_training_rounds=0, **FAST).fit(X, Y)
-    st = SMTGBDTClassifier(pseudo_stages="task", pseudo_confidence=0.7, **FAST).fit(X, Y)
+    st = SMTGBDTClassifier(pseudo_stages="task", pseudo_confidence=0.8, **FAST).fit(X, Y)
     np.testing.assert_array_equal(sup._shared_margin(sup.shared_booster_, X, 3),
                                   st._shared_margin(st.shared_booster_, X, 3))
     accepted = st.history_[1]["tasks_accepted"]
@@ -125,6 +125,21 @@ def test_task_self_training_keeps_the_shared_trees_and_changes_only_accepted_tas
         else:  # a task whose validation loss did not fall keeps the supervised stage exactly
             np.testing.assert_array_equal(p_sup[:, i], p_st[:, i])
     assert st.self_training_used_ == (1 if accepted else 0)
+
+
+def test_a_task_keeps_its_self_trained_stage_only_for_a_clear_validation_gain():
+    from chronic.model.smt_gbdt import clear_gain, loss_gain_sums
+
+    rng = np.random.default_rng(0)
+    Y = (rng.random((400, 3)) < 0.3).astype(float)
+    Y[:200, 2] = np.nan  # half the cells unlabelled: they must not count
+    teacher = np.zeros((400, 3))
+    student = np.where(Y == 1, 0.3, -0.3)  # better on every labelled cell
+    student[:, 1] = rng.normal(0, 0.3, 400)  # noise: better on some people, worse on others
+    sums = loss_gain_sums(Y, teacher, student)
+    assert sums[2].tolist() == [400, 400, 200]
+    assert clear_gain(sums) == [True, False, True]
+    assert clear_gain(loss_gain_sums(Y, student, teacher)) == [False, False, False]  # a loss is never kept
 
 
 def test_rejects_bad_labels_and_shapes():

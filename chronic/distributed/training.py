@@ -34,7 +34,15 @@ import scipy.sparse as sp
 from chronic.clinical.labels import Mode
 from chronic.clinical.tasks import TASKS
 from chronic.dataset import Dataset
-from chronic.model.smt_gbdt import SMTGBDTClassifier, _as_csr, _sigmoid, merge_task_stages, task_balance
+from chronic.model.smt_gbdt import (
+    SMTGBDTClassifier,
+    _as_csr,
+    _sigmoid,
+    clear_gain,
+    loss_gain_sums,
+    merge_task_stages,
+    task_balance,
+)
 
 # ------------------------------------------------------------------------------------------- worker functions
 
@@ -289,6 +297,15 @@ def _val_linear(p: dict[str, Any], cols: np.ndarray, coef: np.ndarray, intercept
     return p["X"][p["val"]][:, cols] @ coef + intercept
 
 
+def _val_gain_sums(p: dict[str, Any], est: SMTGBDTClassifier, pair: tuple) -> np.ndarray:
+    """`loss_gain_sums` of this partition's validation people, teacher then student."""
+    Y = p.get("Y_real", p["Y"])[p["val"]]
+    if not Y.size:
+        return np.zeros((3, len(est.task_names_)))
+    X = p["X"][p["val"]]
+    return loss_gain_sums(Y, est._fused(X, pair[0]), est._fused(X, pair[1]))
+
+
 def _val_loss_sums_all(client: Any, parts: list[Any], est: SMTGBDTClassifier, fitted: tuple) -> np.ndarray:
     est_f, fitted_f = client.scatter(est, broadcast=True, hash=False), client.scatter(fitted, broadcast=True, hash=False)
     return np.sum(client.gather([client.submit(_val_loss_sums, p, est_f, fitted_f, pure=False) for p in parts]),
@@ -348,9 +365,11 @@ def fit_smt_on_dask(est: SMTGBDTClassifier, client: Any, parts: Sequence[Any]) -
         step = {"round": r, "pseudo_labels": n_sure, "pseudo_positive": sum(c[1] for c in counts)}
         if est.pseudo_stages == "task":  # as SMTGBDTClassifier.fit: teacher's shared trees, per-task choice
             cand = _fit_once(est, client, current, meta_r, T, shared=best[0])
-            t_sums, s_sums = (_val_loss_sums_all(client, current, est, f) for f in (best, cand))
-            keep = [s_sums[1, i] > 0 and s_sums[0, i] < t_sums[0, i] for i in range(T)]
-            cand, step["tasks_accepted"] = merge_task_stages(est.task_names_, best, cand, keep)
+            est_f = client.scatter(est, broadcast=True, hash=False)
+            pair_f = client.scatter((best, cand), broadcast=True, hash=False)
+            sums = np.sum(client.gather([client.submit(_val_gain_sums, p, est_f, pair_f, pure=False)
+                                         for p in current]), axis=0)
+            cand, step["tasks_accepted"] = merge_task_stages(est.task_names_, best, cand, clear_gain(sums))
             loss = _val_loss(client, current, est, cand)
             step["val_logloss"] = loss
             est.history_.append(step)
