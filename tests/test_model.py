@@ -138,8 +138,12 @@ def test_a_task_keeps_its_self_trained_stage_only_for_a_clear_validation_gain():
     student[:, 1] = rng.normal(0, 0.3, 400)  # noise: better on some people, worse on others
     sums = loss_gain_sums(Y, teacher, student)
     assert sums[2].tolist() == [400, 400, 200]
+    assert sums[3].tolist() == np.nansum(Y, axis=0).tolist()
     assert clear_gain(sums) == [True, False, True]
     assert clear_gain(loss_gain_sums(Y, student, teacher)) == [False, False, False]  # a loss is never kept
+    rare = np.where(np.isfinite(Y), 0.0, np.nan)
+    rare[:5, 0] = 1.0  # five positives: a fall on them and the negatives is not judged
+    assert clear_gain(loss_gain_sums(rare, teacher, np.where(rare == 1, 0.3, -0.3))) == [False, False, False]
 
 
 def test_rejects_bad_labels_and_shapes():

@@ -301,7 +301,7 @@ def _val_gain_sums(p: dict[str, Any], est: SMTGBDTClassifier, pair: tuple) -> np
     """`loss_gain_sums` of this partition's validation people, teacher then student."""
     Y = p.get("Y_real", p["Y"])[p["val"]]
     if not Y.size:
-        return np.zeros((3, len(est.task_names_)))
+        return np.zeros((4, len(est.task_names_)))
     X = p["X"][p["val"]]
     return loss_gain_sums(Y, est._fused(X, pair[0]), est._fused(X, pair[1]))
 
