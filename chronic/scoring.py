@@ -206,6 +206,19 @@ class _StageShap:
         out += np.bincount(p.ravel(), weights=phi.ravel(), minlength=out.size)
 
 
+def _kept_thresholds(th: Any, used: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tables to emit only the `used` threshold columns: the kept columns (threshold-block indices, by field), each
+    field's first position among them, and - flat, with each field's offset - how many of a field's first c cuts
+    are kept, for c = 0..its cuts."""
+    sizes = np.array([len(e) for e in th.edges], dtype=np.int64)
+    kept = np.flatnonzero(used)
+    kept_per_field = np.bincount(th.column_fields[kept], minlength=sizes.size)
+    kept_off = np.concatenate([[0], np.cumsum(kept_per_field)[:-1]]).astype(np.int64)
+    upto = [np.concatenate([[0], np.cumsum(used[o:o + k])]) for o, k in zip(th.offsets, sizes)]  # per field
+    uoff = np.concatenate([[0], np.cumsum(sizes + 1)[:-1]]).astype(np.int64)
+    return kept, kept_off, np.concatenate(upto).astype(np.int64), uoff
+
+
 class RiskScorer:
     """A fitted `RiskFeatures` + `SMTGBDTClassifier` compiled for scoring many people.
 
@@ -290,6 +303,13 @@ class RiskScorer:
         self._width = max(1, self.tree_columns.size)  # XGBoost wants at least one feature
         self._gpos = np.full(self.n_cols + 1, -1, dtype=np.int32)  # column -> position in G (pad: -1)
         self._gpos[self.tree_columns] = np.arange(self.tree_columns.size)
+        self._thr_tables = None
+        if self._thresholds is not None:  # score only the thresholds a tree splits on or the fusion weighs
+            first = self.n_atoms + n_higher
+            used = np.zeros(n_thresholds, dtype=bool)
+            used[self.tree_columns[self.tree_columns >= first] - first] = True
+            used |= np.any(self._coef[first:] != 0, axis=1)
+            self._thr_tables = _kept_thresholds(self._thresholds, used)
 
         def new_index(cols: np.ndarray) -> np.ndarray:
             return np.maximum(self._gpos[cols], 0)
@@ -352,16 +372,23 @@ class RiskScorer:
         counts = None if self._thresholds is None else self._thresholds.counts(frame)
         return codes, cross_codes, counts
 
-    def _slots(self, parts: Codes) -> np.ndarray:
+    def _slots(self, parts: Codes, *, full: bool) -> np.ndarray:
         """People x slots: each person's matched columns in ascending order (pads may sit between blocks).
 
-        The first F slots are the atoms (one per field), then the matched crosses, then the thresholds reached.
+        The first F slots are the atoms (one per field), then the matched crosses, then the thresholds reached —
+        all of them if `full`, else only those a tree or the fusion reads (the others add nothing to a margin or
+        a rule, and at 20 cuts per field they would be most of the slots).
         """
         codes, cross_codes, counts = parts
         slots = self._atom_and_cross_slots(codes, cross_codes)
         if counts is None:
             return slots
-        indptr, cols = self._thresholds.columns(counts)
+        if full or self._thr_tables is None:
+            indptr, cols = self._thresholds.columns(counts)
+        else:
+            kept, kept_off, upto, uoff = self._thr_tables
+            indptr, pos = self._thresholds.columns(upto[uoff[:, None] + counts], offsets=kept_off)
+            cols = kept[pos]
         n = codes.shape[1]
         per = np.diff(indptr)
         extra = np.full((n, int(per.max(initial=0))), self.pad, dtype=np.int32)
@@ -414,7 +441,7 @@ class RiskScorer:
     def _block(self, parts: Codes, rules: bool) -> tuple[np.ndarray, np.ndarray | None]:
         n = parts[0].shape[1]
         T = len(self.task_names)
-        slots = self._slots(parts)
+        slots = self._slots(parts, full=False)
         linear = np.asarray(self._matrix(slots) @ self._coef)  # (n, T): the coefficients of each person's columns
         # the tree input: each person's matched columns of G, in slot order (= column order)
         g = self._gpos[slots]
@@ -524,7 +551,7 @@ class RiskScorer:
 
     def matrix(self, frame: pl.DataFrame) -> sp.csr_matrix:
         """The model matrix (people x columns, binary, float32): the same as ``features.transform(frame)``."""
-        return self._matrix(self._slots(self._codes(frame))).astype(np.float32)
+        return self._matrix(self._slots(self._codes(frame), full=True)).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------- the rows

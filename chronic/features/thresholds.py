@@ -88,15 +88,20 @@ class FieldThresholds:
             out[i] = np.where(np.isnan(x), 0, np.searchsorted(np.asarray(cuts), x, side="right"))
         return out
 
-    def columns(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each person's set columns, ascending: (indptr over people, column indices) of a CSR matrix."""
+    def columns(self, counts: np.ndarray, offsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Each person's set columns, ascending: (indptr over people, column indices) of a CSR matrix.
+
+        `offsets` replaces each field's first column (a scorer that keeps only some columns per field passes the
+        kept columns' counts and positions).
+        """
         if counts.size == 0:
             return np.zeros(counts.shape[1] + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        offsets = self.offsets if offsets is None else offsets
         per_pair = counts.T.ravel()  # person-major, fields in column order
         field = np.tile(np.arange(counts.shape[0]), counts.shape[1])
         total = int(per_pair.sum())
         first = np.repeat(np.cumsum(per_pair) - per_pair, per_pair)  # where each pair's run starts
-        cols = np.repeat(self.offsets[field], per_pair) + (np.arange(total) - first)
+        cols = np.repeat(offsets[field], per_pair) + (np.arange(total) - first)
         indptr = np.concatenate([[0], np.cumsum(counts.sum(axis=0))]).astype(np.int64)
         return indptr, cols.astype(np.int64)
 
