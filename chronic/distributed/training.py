@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import polars as pl
 import numpy as np
+import polars as pl
 import scipy.sparse as sp
 
 from chronic.clinical.labels import Mode
@@ -123,14 +123,13 @@ def _val_parts(p: dict[str, Any], est: SMTGBDTClassifier, fitted: tuple) -> tupl
 
 
 def _val_loss_sums(p: dict[str, Any], est: SMTGBDTClassifier, fitted: tuple) -> np.ndarray:
-    """(2, tasks): the validation people's summed log-loss and labelled count per task."""
     Y = p.get("Y_real", p["Y"])[p["val"]]
     if not Y.size:
-        return np.zeros((2, len(est.task_names_)))
+        return np.zeros(2)
     z = est._fused(p["X"][p["val"]], fitted)
     ok = np.isfinite(Y)
-    loss = np.where(ok, np.logaddexp(0.0, z) - np.nan_to_num(Y) * z, 0.0)
-    return np.stack([loss.sum(axis=0), ok.sum(axis=0)])
+    loss = np.logaddexp(0.0, z[ok]) - Y[ok] * z[ok]
+    return np.array([loss.sum(), ok.sum()])
 
 
 def _pseudo_label(p: dict[str, Any], est: SMTGBDTClassifier, fitted: tuple) -> tuple[dict[str, Any], int, int]:
@@ -306,14 +305,10 @@ def _val_gain_sums(p: dict[str, Any], est: SMTGBDTClassifier, pair: tuple) -> np
     return loss_gain_sums(Y, est._fused(X, pair[0]), est._fused(X, pair[1]))
 
 
-def _val_loss_sums_all(client: Any, parts: list[Any], est: SMTGBDTClassifier, fitted: tuple) -> np.ndarray:
-    est_f, fitted_f = client.scatter(est, broadcast=True, hash=False), client.scatter(fitted, broadcast=True, hash=False)
-    return np.sum(client.gather([client.submit(_val_loss_sums, p, est_f, fitted_f, pure=False) for p in parts]),
-                  axis=0)  # validation rows never carry pseudo-labels
-
-
 def _val_loss(client: Any, parts: list[Any], est: SMTGBDTClassifier, fitted: tuple) -> float:
-    sums = _val_loss_sums_all(client, parts, est, fitted).sum(axis=1)
+    est_f, fitted_f = client.scatter(est, broadcast=True, hash=False), client.scatter(fitted, broadcast=True, hash=False)
+    sums = np.sum(client.gather([client.submit(_val_loss_sums, p, est_f, fitted_f, pure=False) for p in parts]),
+                  axis=0)  # validation rows never carry pseudo-labels
     return float(sums[0] / sums[1]) if sums[1] > 0 else float("nan")
 
 
