@@ -5,7 +5,8 @@ claim behind SMT-GBDT is about the other regime — few labelled people per dise
 hides a growing share of the *training* labels (each task's labelled cells kept at random with probability
 `fraction`, the rest made missing, never negative) and fits, on the same people and features:
 
-* `smt_gbdt` — the model as `chronic train` fits it (shared multi-output trees + task stages + per-task self-training);
+* `smt_gbdt` — the model as `chronic train` fits it (shared multi-output trees + task stages + per-task self-training
+  with the follow-up evidence of the missing labels, `chronic.clinical.labels.follow_up_evidence`);
 * `supervised_only` — the same without self-training (what the unlabelled people add);
 * `no_shared` — the same without the shared multi-output stage (what multitask sharing adds);
 * `single_task_lgbm` — six independent LightGBM models (the plain alternative).
@@ -55,6 +56,11 @@ def run_fraction(data: Any, test: np.ndarray, fraction: float, seed: int) -> dic
 
     train = ~test
     Y_tr = mask_labels(data.Y[train], fraction, seed)
+    # the follow-up evidence of the cells that were missing anyway; a hidden label's own follow-up would give it
+    # away, so a hidden cell gets none (0: the teacher alone)
+    E_tr = None
+    if data.evidence is not None:
+        E_tr = np.where(np.isfinite(data.Y[train]) & ~np.isfinite(Y_tr), 0.0, data.evidence[train])
     frame_tr = data.fields.filter(pl.Series(train))
     frame_te = data.fields.filter(pl.Series(test))
     t0 = time.perf_counter()
@@ -73,7 +79,9 @@ def run_fraction(data: Any, test: np.ndarray, fraction: float, seed: int) -> dic
     probs: dict[str, np.ndarray] = {}
     for name, make in makers.items():
         t0 = time.perf_counter()
-        probs[name] = make().fit(X_tr, Y_tr).predict_proba(X_te)
+        model = make()
+        fitted = model.fit(X_tr, Y_tr, evidence=E_tr) if name in ("smt_gbdt", "no_shared") else model.fit(X_tr, Y_tr)
+        probs[name] = fitted.predict_proba(X_te)
         timings[name] = round(time.perf_counter() - t0, 1)
         print(f"  fraction {fraction}: {name} {timings[name]} s", flush=True)
     Y_te = data.Y[test]

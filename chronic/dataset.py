@@ -13,7 +13,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from chronic.clinical.labels import Mode, build_labels
+from chronic.clinical.labels import Mode, build_labels, follow_up_evidence
 from chronic.clinical.tasks import TASKS
 from chronic.settings import Settings
 
@@ -27,6 +27,9 @@ class Dataset:
     tasks: tuple[str, ...]
     as_of: date
     mode: Mode
+    # (n_people, len(TASKS)): log likelihood ratio of a missing label from the follow-up (follow_up_evidence);
+    # NaN = never pseudo-label; None = no evidence (screen mode)
+    evidence: np.ndarray | None = None
 
     @property
     def person_id(self) -> pl.Series:
@@ -56,7 +59,17 @@ def build_dataset(
     settings = settings or Settings()
     fields = build_fields(con, as_of, lookback_days=settings.lookback_days).sort("person_id")
     labels = build_labels(con, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings)
-    return Dataset(fields=fields, Y=label_matrix(labels, fields["person_id"]), tasks=TASKS, as_of=as_of, mode=mode)
+    evidence = None
+    if mode == "incident":
+        relaxed = labels
+        if settings.incident_requires_baseline_test:
+            relaxed = build_labels(con, as_of=as_of, mode=mode, horizon_years=horizon_years,
+                                   settings=settings.model_copy(update={"incident_requires_baseline_test": False}))
+        ev = follow_up_evidence(labels, relaxed, as_of=as_of,
+                                horizon_years=settings.horizon_years if horizon_years is None else horizon_years)
+        evidence = label_matrix(ev.rename({"evidence": "value"}), fields["person_id"])
+    return Dataset(fields=fields, Y=label_matrix(labels, fields["person_id"]), tasks=TASKS, as_of=as_of, mode=mode,
+                   evidence=evidence)
 
 
 def person_split(clinic_ids: pl.Series | np.ndarray, *, test_size: float = 0.2, seed: int = 0) -> np.ndarray:

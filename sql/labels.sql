@@ -158,7 +158,8 @@ final as (
         case when value = 1 then coalesce(
             case when $mode = 'screen' and event_day is null then last_test_in_lookback end, event_day
         ) end as event_date,
-        reason
+        reason,
+        last_day as followed_to  -- the person's last record of any kind (censoring; not stored in `label`)
     from (select * from incident where $mode = 'incident' union all select * from screen where $mode = 'screen')
 )
 

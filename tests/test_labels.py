@@ -189,3 +189,34 @@ def test_snapshot_fields(archive):
     assert snap.filter(pl.col("person_id") == "drug_only")["diabetes"].item() == 1
     assert snap.filter(pl.col("person_id") == "dx_before")["history_high_glucose"].item() == 1
     assert row["ldl_mmol"] is None  # never measured stays missing
+
+
+def test_follow_up_evidence_of_missing_incident_labels():
+    """Each kind of missing label gets the evidence its follow-up carries (docs/labels.md)."""
+    import math
+
+    from chronic.clinical.labels import follow_up_evidence
+
+    as_of = date(2023, 1, 1)  # 3-year horizon: 1,096 days
+    rows = [  # person, strict value, strict reason, relaxed value, followed_to
+        ("prev", None, "positive at baseline: diagnosis E11.9 on 2022-05-01", None, date(2026, 3, 1)),
+        ("unsure", None, "latest reading before as-of (2022-12-01) abnormal, unconfirmed", None, date(2026, 3, 1)),
+        ("nb_neg", None, "no test before as-of", 0, date(2026, 3, 1)),
+        ("nb_pos", None, "no test before as-of", 1, date(2026, 3, 1)),
+        ("censored", None, "followed to 2024-01-01, before the horizon ends", None, date(2024, 1, 1)),
+        ("untested", None, "not tested after as-of", None, date(2026, 3, 1)),
+    ] + [(f"neg{i}", 0, "no onset", 0, date(2026, 3, 1)) for i in range(16)] + [
+        ("pos0", 1, "onset: drug", 1, date(2026, 3, 1)), ("pos1", 1, "onset: drug", 1, date(2026, 3, 1))]
+    strict = pl.DataFrame({"person_id": [r[0] for r in rows], "task": "t2d", "value": [r[1] for r in rows],
+                           "reason": [r[2] for r in rows], "followed_to": [r[4] for r in rows]},
+                          schema_overrides={"value": pl.Int8})
+    relaxed = strict.with_columns(pl.Series("value", [r[3] for r in rows], dtype=pl.Int8))
+    ev = {p: e for p, _, e in follow_up_evidence(strict, relaxed, as_of=as_of, horizon_years=3).iter_rows()}
+    assert set(ev) == {"prev", "unsure", "nb_neg", "nb_pos", "censored", "untested"}  # labelled cells get none
+    assert math.isnan(ev["prev"]) and math.isnan(ev["unsure"])  # not at risk: never pseudo-labelled
+    assert ev["nb_neg"] == -math.inf
+    assert ev["untested"] == 0.0
+    assert ev["censored"] == pytest.approx(math.log(1 - 365 / 1096))
+    # onset rate among the tested (2 + 1) / (18 + 2) and among the untested (1 + 1) / (2 + 2): q = 0.3
+    r, q = 3 / 20, 0.15 / 0.5
+    assert ev["nb_pos"] == pytest.approx(math.log(q / (1 - q)) - math.log(r / (1 - r)))

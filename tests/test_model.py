@@ -113,7 +113,8 @@ def test_shared_only_pseudo_labels_leave_the_task_stages_to_real_labels():
 def test_task_self_training_keeps_the_shared_trees_and_changes_only_accepted_tasks():
     X, Y = _toy(3000, seed=1, missing=0.7)
     sup = SMTGBDTClassifier(self_training_rounds=0, **FAST).fit(X, Y)
-    st = SMTGBDTClassifier(pseudo_stages="task", pseudo_confidence=0.8, **FAST).fit(X, Y)
+    st = SMTGBDTClassifier(pseudo_stages="task", pseudo_labels="hard", pseudo_confidence=0.8, pseudo_weight=0.3,
+                            **FAST).fit(X, Y)
     np.testing.assert_array_equal(sup._shared_margin(sup.shared_booster_, X, 3),
                                   st._shared_margin(st.shared_booster_, X, 3))
     accepted = st.history_[1]["tasks_accepted"]
@@ -144,6 +145,39 @@ def test_a_task_keeps_its_self_trained_stage_only_for_a_clear_validation_gain():
     rare = np.where(np.isfinite(Y), 0.0, np.nan)
     rare[:5, 0] = 1.0  # five positives: a fall on them and the negatives is not judged
     assert clear_gain(loss_gain_sums(rare, teacher, np.where(rare == 1, 0.3, -0.3))) == [False, False, False]
+
+
+def test_follow_up_evidence_steers_pseudo_labels_and_keeps_people_not_at_risk_out():
+    X, Y = _toy(1500, missing=0.5)
+    val = np.random.default_rng(0).random(len(Y)) < SMTGBDTClassifier().validation_fraction
+    missing = np.isnan(Y[~val])
+    plain = SMTGBDTClassifier(**FAST).fit(X, Y)
+    assert plain.history_[1]["pseudo_positive"] > 1  # the teacher's probabilities of every missing cell
+    E = np.zeros_like(Y)
+    E[:, 0] = np.nan  # nobody is at risk: no pseudo-label, not even a negative one
+    E[:, 1:] = -np.inf  # the follow-up shows no onset
+    step = SMTGBDTClassifier(**FAST).fit(X, Y, evidence=E).history_[1]
+    assert step["pseudo_labels"] == int(missing[:, 1:].sum())
+    assert step["pseudo_positive"] < 1e-9
+    none = SMTGBDTClassifier(**FAST).fit(X, Y, evidence=np.full_like(Y, np.nan))
+    assert len(none.history_) == 1 and none.self_training_used_ == 0  # nothing to pseudo-label: supervised fit
+    np.testing.assert_array_equal(none.predict_proba(X),
+                                  SMTGBDTClassifier(**FAST, self_training_rounds=0).fit(X, Y).predict_proba(X))
+    with pytest.raises(ValueError, match="evidence has shape"):
+        SMTGBDTClassifier(**FAST).fit(X, Y, evidence=E[:, :2])
+
+
+def test_a_task_too_rare_to_judge_keeps_its_stage_only_when_the_pseudo_labels_carry_evidence():
+    from chronic.model.smt_gbdt import clear_gain, loss_gain_sums
+
+    rng = np.random.default_rng(0)
+    Y = np.where(rng.random((400, 2)) < 0.01, 1.0, 0.0)  # about four positives: too few to judge
+    teacher = np.zeros((400, 2))
+    student = teacher.copy()
+    student[:, 1] = np.where(Y[:, 1] == 1, -2.0, 2.0)  # task 1 clearly worse
+    sums = loss_gain_sums(Y, teacher, student)
+    assert clear_gain(sums) == [False, False]
+    assert clear_gain(sums, undecided=True) == [True, False]  # a clear loss is never kept
 
 
 def test_rejects_bad_labels_and_shapes():

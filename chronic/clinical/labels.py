@@ -41,7 +41,8 @@ def build_labels(
     horizon_years: float | None = None,
     settings: Settings | None = None,
 ) -> pl.DataFrame:
-    """One row per person x task: `person_id, clinic_id, task, as_of, mode, horizon_years, value, event_date, reason`."""
+    """One row per person x task: `person_id, clinic_id, task, as_of, mode, horizon_years, value, event_date, reason,
+    followed_to` (the person's last record of any kind: how far they were followed)."""
     if mode not in ("incident", "screen"):
         raise ValueError(f"mode must be 'incident' or 'screen', not {mode!r}")
     settings = settings or Settings()
@@ -69,7 +70,8 @@ def build_labels(
             con.unregister(name)
     return labels.with_columns(
         pl.lit(horizon if mode == "incident" else None, dtype=pl.Float64).alias("horizon_years")
-    ).select("person_id", "clinic_id", "task", "as_of", "mode", "horizon_years", "value", "event_date", "reason")
+    ).select("person_id", "clinic_id", "task", "as_of", "mode", "horizon_years", "value", "event_date", "reason",
+             "followed_to")
 
 
 def egfr_readings(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -91,7 +93,7 @@ def write_labels(con: duckdb.DuckDBPyConnection, labels: pl.DataFrame) -> int:
     """Replace the labels of the same as-of date, mode and horizon in the `label` table (one transaction)."""
     con.execute("begin transaction")
     try:
-        con.register("new_labels", labels.to_arrow())
+        con.register("new_labels", labels.drop("followed_to", strict=False).to_arrow())
         con.execute(sql("replace_labels"))
         con.unregister("new_labels")
         con.execute("commit")
@@ -122,3 +124,58 @@ def summarise(labels: pl.DataFrame) -> pl.DataFrame:
         .sort("_order", "clinic_id")
         .drop("_order")
     )
+
+
+#: How each kind of missing incident label (by the start of its reason, sql/labels.sql) is treated as evidence.
+_NOT_AT_RISK = ("positive at baseline", "latest reading before as-of")  # (maybe) prevalent: never pseudo-labelled
+_NO_BASELINE = "no test before as-of"
+_CENSORED = "followed to"
+
+
+def follow_up_evidence(strict: pl.DataFrame, relaxed: pl.DataFrame, *, as_of: date,
+                       horizon_years: float) -> pl.DataFrame:
+    """What the follow-up says about each missing incident label, as a log likelihood ratio (`evidence`).
+
+    Why: most missing incident labels are not unknown outcomes. A person with no test before the as-of date (so
+    their baseline status is unknown) may have normal tests all through the horizon - surely no onset - or a
+    confirmed abnormal one; a person followed for two of three years without onset is less likely to have one.
+    Self-training from the features alone adds nothing a GBDT did not already learn (docs/model.md); this adds
+    what the follow-up knows. `strict` are the incident labels (`build_labels`), `relaxed` the same without the
+    baseline-test requirement. Per missing cell:
+
+    * already positive, or the latest reading before as-of abnormal: NaN - not at risk of onset, never a
+      pseudo-label;
+    * no baseline test, normal follow-up to the horizon: ``-inf`` (no onset);
+    * no baseline test, onset criteria met in the horizon: it may be a prevalent case found late. If the untested
+      have the tested people's onset rate ``r``, a share ``q = r / r_untested`` of their onsets is incident, so the
+      evidence is ``logit(q) - logit(r)``, per task;
+    * followed for a share ``f`` of the horizon without onset: ``log(1 - f)`` (onsets spread evenly over it);
+    * otherwise (not tested after as-of, an unconfirmed abnormal reading): 0 - the teacher alone decides.
+    """
+    h_days = (horizon_end(as_of, horizon_years) - as_of).days
+    # per task: onset rate among the labelled (baseline-tested) and among the untested with a relaxed label
+    rel_rate = (relaxed.join(strict.filter(pl.col("reason").str.starts_with(_NO_BASELINE)).select("person_id", "task"),
+                             on=["person_id", "task"], how="semi")
+                .group_by("task").agg(r_untested=(pl.col("value").sum() + 1) / (pl.col("value").count() + 2)))
+    lab_rate = strict.group_by("task").agg(r_tested=(pl.col("value").sum() + 1) / (pl.col("value").count() + 2))
+    rates = lab_rate.join(rel_rate, on="task", how="left").with_columns(
+        q=(pl.col("r_tested") / pl.col("r_untested")).clip(1e-3, 1 - 1e-3))
+    log_odds = (lambda c: (c / (1 - c)).log())  # noqa: E731
+    rates = rates.with_columns(pos_lr=log_odds(pl.col("q")) - log_odds(pl.col("r_tested")))
+    rel = relaxed.select("person_id", "task", pl.col("value").alias("rel_value"),
+                         pl.col("reason").alias("rel_reason"))
+    cells = (strict.filter(pl.col("value").is_null())
+             .join(rel, on=["person_id", "task"], how="left")
+             .join(rates.select("task", "pos_lr"), on="task", how="left"))
+    no_baseline = pl.col("reason").str.starts_with(_NO_BASELINE)
+    reason = pl.when(no_baseline).then(pl.col("rel_reason")).otherwise(pl.col("reason"))
+    followed = ((pl.col("followed_to") - pl.lit(as_of)).dt.total_days() / h_days).clip(0.0, 1.0)
+    evidence = (
+        pl.when(pl.any_horizontal(*(pl.col("reason").str.starts_with(k) for k in _NOT_AT_RISK))).then(float("nan"))
+        .when(no_baseline & (pl.col("rel_value") == 0)).then(float("-inf"))
+        .when(no_baseline & (pl.col("rel_value") == 1)).then(pl.col("pos_lr"))
+        .when(reason.str.starts_with(_CENSORED) & pl.col("followed_to").is_not_null())
+        .then((1.0 - followed).log())
+        .otherwise(0.0)
+    )
+    return cells.select("person_id", "task", evidence.cast(pl.Float64).alias("evidence"))

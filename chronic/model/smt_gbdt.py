@@ -9,11 +9,15 @@ Why this shape (docs/model.md has the measurements):
   define no task (the leakage rule of ``shared/design.md``).
 * **Task stage** — per task, boosting continues from the shared margin on the columns that task may use, with early
   stopping on that task's real validation labels: what is specific to one disease is learned there.
-* **Semi-supervised** — self-training: cells with a missing label whose prediction is confident become weighted
-  pseudo-labels and each task stage is refitted from the same shared trees; a task keeps its new stage only if its
-  own loss on the real validation labels falls by more than two standard errors (refitting everything and judging
-  the mean loss, the first design, was rejected at every label fraction: the mean is ruled by hypertension). On
-  the synthetic cohorts no design tried has shown a held-out gain yet (docs/model.md says so with the numbers). A missing cell's label never entered any fit, so its prediction is out-of-sample for that label.
+* **Semi-supervised** — self-training with evidence: each missing cell's target is the supervised teacher's
+  probability moved by what the person's follow-up says about that label (``fit(evidence=...)``, a log likelihood
+  ratio from ``chronic.clinical.labels.follow_up_evidence``: no onset through the horizon, an onset that may be a
+  late-found prevalent case, censoring), as a soft pseudo-label; people already positive get none. Each task stage
+  is refitted from the same shared trees and kept if its own loss on the real validation labels falls by more than
+  two standard errors — or, where too few validation positives exist to judge, if the pseudo-labels carry evidence
+  and the loss did not clearly rise. Self-training from the features alone added nothing measurable in any design
+  tried (docs/model.md); the evidence is information the teacher does not have. A missing cell's label never
+  entered any fit, so its prediction is out-of-sample for that label.
 
 The estimator follows scikit-learn's contract: parameters in ``__init__`` (keyword-only, validated in ``fit``), no
 work in ``__init__``, fitted attributes end in ``_``, ``predict_proba`` is the one path to probabilities and
@@ -89,25 +93,33 @@ def loss_gain_sums(Y: np.ndarray, margin_teacher: np.ndarray, margin_student: np
     return np.stack([d.sum(axis=0), (d * d).sum(axis=0), ok.sum(axis=0), (ok & (y == 1)).sum(axis=0)])
 
 
-def clear_gain(sums: np.ndarray, z: float = GAIN_Z, min_positives: int = GAIN_MIN_POSITIVES) -> list[bool]:
+def clear_gain(sums: np.ndarray, z: float = GAIN_Z, min_positives: int = GAIN_MIN_POSITIVES, *,
+               undecided: bool = False) -> list[bool]:
     """Per task: did the validation loss fall by more than `z` standard errors of the paired per-person fall, on
-    at least `min_positives` validation positives?
+    at least `min_positives` validation positives? A task with fewer validation positives cannot be judged: it
+    gets `undecided` unless its loss clearly rose.
 
     Why not merely "fell": with a handful of validation positives a task's loss moves by chance, and a gate that
     keeps any fall kept harmful stages (bench/label_scarcity.py at 5 % of labels: dyslipidemia -0.020, chd -0.026).
     Why the positives too: pseudo-labels are almost all negatives, so the student lowers every probability a
     little; on a rare task that lowers the loss of nearly every validation person — a "significant" fall — while
-    the ranking of the one or two positives gets worse (CHD at 5 %: -0.026 held-out AUROC).
+    the ranking of the one or two positives gets worse (CHD at 5 %: -0.026 held-out AUROC). Why `undecided`:
+    pseudo-labels from the teacher alone add nothing the teacher did not know, so a task that cannot be judged
+    stays as it was; pseudo-labels carrying follow-up evidence add information from outside the model, and where
+    the validation people are too few to judge them they are kept (``SMTGBDTClassifier.fit(evidence=...)``).
     """
     total, squares, n, positives = sums
     out = []
     for s, q, k, pos in zip(total, squares, n, positives, strict=True):
-        if k < 2 or pos < min_positives:
-            out.append(False)
+        if k < 2:
+            out.append(undecided)
             continue
         mean = s / k
-        var = max(q / k - mean * mean, 0.0) * k / (k - 1)
-        out.append(bool(mean > 0 and mean > z * np.sqrt(var / k)))
+        se = np.sqrt(max(q / k - mean * mean, 0.0) * k / (k - 1) / k)
+        if pos < min_positives:
+            out.append(bool(undecided and not mean < -z * se))
+        else:
+            out.append(bool(mean > 0 and mean > z * se))
     return out
 
 
@@ -166,12 +178,15 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
     early_stopping_rounds : rounds without improvement of the validation loss before a stage stops.
     validation_fraction : share of people held out of training for early stopping and self-training decisions.
     self_training_rounds : refits with pseudo-labels (0 = supervised only).
-    pseudo_confidence : a missing cell becomes a pseudo-label when max(p, 1 - p) reaches this.
+    pseudo_confidence : a missing cell becomes a pseudo-label when max(p, 1 - p) reaches this (0.5: every cell).
     pseudo_weight : weight of a pseudo-label relative to a real one.
-    pseudo_labels : ``"hard"`` (the rounded prediction) or ``"soft"`` (the probability itself) as a pseudo-label.
+    pseudo_labels : ``"soft"`` (default: the probability itself, after the evidence) or ``"hard"`` (its rounding)
+        as a pseudo-label. Soft, because the evidence of an onset that may be a prevalent case is a probability.
     pseudo_stages : where pseudo-labels go. ``"task"`` (default): the shared trees stay the supervised fit's and
         each task stage is refitted with pseudo-labels, kept per task only if that task's validation loss falls by
-        more than ``GAIN_Z`` standard errors — a task the pseudo-labels hurt stays as it was (bench/label_scarcity.py; docs/model.md). ``"all"``: the
+        more than ``GAIN_Z`` standard errors — a task the pseudo-labels hurt stays as it was; a task with fewer
+        than ``GAIN_MIN_POSITIVES`` validation positives keeps it only with evidence (see :func:`clear_gain`;
+        bench/label_scarcity.py; docs/model.md). ``"all"``: the
         whole model is refitted and kept if the mean validation loss falls. ``"shared"``: only the shared trees
         see them.
     pseudo_share : if set, a task's pseudo-labels together weigh at most this multiple of its real labels.
@@ -228,9 +243,9 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         early_stopping_rounds: int = 20,
         validation_fraction: float = 0.15,
         self_training_rounds: int = 1,
-        pseudo_confidence: float = 0.95,
-        pseudo_weight: float = 0.3,
-        pseudo_labels: str = "hard",
+        pseudo_confidence: float = 0.5,
+        pseudo_weight: float = 1.0,
+        pseudo_labels: str = "soft",
         pseudo_stages: str = "task",
         pseudo_share: float | None = None,
         fusion: bool = False,
@@ -273,8 +288,15 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
             "nthread": self.n_jobs or 0, "seed": self.random_state or 0, "verbosity": 0, **extra,
         }
 
-    def fit(self, X: Any, Y: Any) -> SMTGBDTClassifier:
-        """Fit on people x features `X` (dense or sparse) and labels `Y` (people x tasks, NaN = missing)."""
+    def fit(self, X: Any, Y: Any, *, evidence: Any = None) -> SMTGBDTClassifier:
+        """Fit on people x features `X` (dense or sparse) and labels `Y` (people x tasks, NaN = missing).
+
+        `evidence` (people x tasks, optional) is what is known about a missing label from outside the features, as
+        a log likelihood ratio added to the teacher's margin before a cell is pseudo-labelled: ``-inf`` = surely
+        negative, ``0`` = nothing known, ``NaN`` = never pseudo-label this cell (e.g. a person already positive,
+        who is not at risk of onset). ``chronic.clinical.labels.follow_up_evidence`` derives it from the follow-up
+        of people whose label is missing. Without it every missing cell is a candidate with no evidence.
+        """
         self._validate_params()
         X = _as_csr(X)
         Y = np.asarray(Y, dtype=np.float64)
@@ -282,6 +304,10 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
             Y = Y[:, None]
         if Y.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+        if evidence is not None:
+            evidence = np.asarray(evidence, dtype=np.float64).reshape(Y.shape[0], -1)
+            if evidence.shape != Y.shape:
+                raise ValueError(f"evidence has shape {evidence.shape}, Y {Y.shape}: they must match")
         lab = Y[np.isfinite(Y)]
         if lab.size and not np.isin(lab, (0.0, 1.0)).all():
             raise ValueError("Y must hold 0, 1 or NaN (missing)")
@@ -309,9 +335,13 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         Yp, Wp = Y.copy(), W.copy()
         used = 0  # rounds kept
         for r in range(1, self.self_training_rounds + 1):
-            p = _sigmoid(self._fused(X[~val], best))
+            margin = self._fused(X[~val], best)
             missing = ~np.isfinite(Y[~val])
-            sure, target = self._pseudo_targets(p, missing)
+            if evidence is not None:  # the teacher's odds times the likelihood ratio of the follow-up evidence
+                e = evidence[~val]
+                missing &= ~np.isnan(e)
+                margin = margin + np.clip(np.nan_to_num(e, nan=0.0), -50.0, 50.0)
+            sure, target = self._pseudo_targets(_sigmoid(margin), missing)
             if not sure.any():
                 break
             yt, wt = Yp[~val], Wp[~val]
@@ -327,7 +357,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
                 # the shared trees stay the teacher's; each task keeps the student stage only if that task's own
                 # validation loss clearly falls, so a task the pseudo-labels hurt is left as it was
                 cand = self._fit_once(X, Yp, W, val, W_task=Wp, shared=best[0])
-                cand, accepted = self._per_task_choice(X, Y, val, best, cand)
+                cand, accepted = self._per_task_choice(X, Y, val, best, cand, undecided=evidence is not None)
                 step["tasks_accepted"] = accepted
                 loss = self._val_loss(X, Y, val, cand)
                 step["val_logloss"] = loss
@@ -353,13 +383,13 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         return sure, prob if self.pseudo_labels == "soft" else (prob >= 0.5).astype(np.float64)
 
     def _per_task_choice(self, X: sp.csr_matrix, Y: np.ndarray, val: np.ndarray, teacher: tuple,
-                         student: tuple) -> tuple[tuple, list[str]]:
+                         student: tuple, *, undecided: bool = False) -> tuple[tuple, list[str]]:
         """Per task, the student's stage where it clearly lowers that task's validation log-loss, else the
         teacher's."""
         if not val.any():
             return teacher, []
         sums = loss_gain_sums(Y[val], self._fused(X[val], teacher), self._fused(X[val], student))
-        return merge_task_stages(self.task_names_, teacher, student, clear_gain(sums))
+        return merge_task_stages(self.task_names_, teacher, student, clear_gain(sums, undecided=undecided))
 
     def _val_loss(self, X: sp.csr_matrix, Y: np.ndarray, val: np.ndarray, fitted: tuple) -> float:
         if not val.any():

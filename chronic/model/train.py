@@ -65,7 +65,8 @@ def fit_model(data: Dataset, train: np.ndarray, *, use_crosses: bool = True, sel
     model = SMTGBDTClassifier(task_names=list(data.tasks), task_columns=feats.task_columns_,
                               shared_columns=feats.shared_columns_, self_training_rounds=self_training_rounds,
                               random_state=seed, **(model_params or {}))
-    return feats, model.fit(X, data.Y[train])
+    evidence = None if data.evidence is None else data.evidence[train]
+    return feats, model.fit(X, data.Y[train], evidence=evidence)
 
 
 def _score_values(name: str, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
