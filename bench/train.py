@@ -3,8 +3,8 @@
 Each fit runs in its own child process so its peak RSS is its own (VmHWM of /proc/self/status); the
 children load the same saved matrix, so a "load only" child gives the floor both share.
 
-* `smt_gbdt` — SMTGBDTClassifier as `chronic train` fits it (shared multi-output trees, task stages, fusion,
-  one self-training round);
+* `smt_gbdt` — SMTGBDTClassifier as `chronic train` fits it (shared multi-output trees, task stages, one
+  self-training round with the follow-up evidence of the missing labels);
 * `single_task_lgbm` — the six independent LightGBM models of the ablation (chronic.model.baselines);
 * `smt_gbdt_supervised` — SMT-GBDT without self-training (the semi-supervised part's own cost);
 * `logistic_sklearn` / `logistic_sklearnex` — the fusion's six L2 logistic regressions with stock scikit-learn
@@ -58,6 +58,8 @@ def _prepare(data_dir: Path, tmp: Path) -> dict:
     X = feats.transform(train)
     sp.save_npz(tmp / "X.npz", X)
     np.save(tmp / "Y.npy", data.Y[~test])
+    if data.evidence is not None:
+        np.save(tmp / "evidence.npy", data.evidence[~test])
     cols = {t: c.tolist() for t, c in feats.task_columns_.items()}
     (tmp / "cols.json").write_text(json.dumps({"task_columns": cols, "shared": feats.shared_columns_.tolist(),
                                                "tasks": list(data.tasks)}))
@@ -68,6 +70,7 @@ def _prepare(data_dir: Path, tmp: Path) -> dict:
 def _child(kind: str, tmp: Path) -> dict:
     X = sp.load_npz(tmp / "X.npz").tocsr()
     Y = np.load(tmp / "Y.npy")
+    evidence = np.load(tmp / "evidence.npy") if (tmp / "evidence.npy").exists() else None
     meta = json.loads((tmp / "cols.json").read_text())
     cols = {t: np.array(c) for t, c in meta["task_columns"].items()}
     t0 = time.perf_counter()
@@ -77,7 +80,7 @@ def _child(kind: str, tmp: Path) -> dict:
         from chronic.model.smt_gbdt import SMTGBDTClassifier
 
         SMTGBDTClassifier(task_names=meta["tasks"], task_columns=cols, shared_columns=np.array(meta["shared"]),
-                          self_training_rounds=1 if kind == "smt_gbdt" else 0).fit(X, Y)
+                          self_training_rounds=1 if kind == "smt_gbdt" else 0).fit(X, Y, evidence=evidence)
     elif kind == "single_task_lgbm":
         from chronic.model.baselines import SingleTaskLGBM
 
