@@ -19,10 +19,12 @@ once and gives the same numbers (the tests check it against all three):
   compact CSR of those columns instead of a copy of the ~3,000-column matrix (XGBoost treats an absent entry as
   missing, so dropping columns no tree reads changes nothing; re-indexing keeps every tree, threshold and leaf);
 * the fusion's linear term is one sparse product for all tasks;
-* rules: per task, each person's matched columns are a dense row of slot values (the linear credit of the column
-  plus the tree credits - path attribution of the shared stage from a per-leaf table, TreeSHAP of the task stage
-  memoised per tree on the person's pattern of that tree's split columns - where trees read the column); the top
-  three are three row-wise argmax passes. Ties go to the lower column (atoms before crosses).
+* rules: each person's matched tree columns expand to the (tree, column) pairs of the trees splitting on them;
+  the shared stage's path attribution is a per-(tree, leaf, column) table looked up at the person's leaf, the
+  task stages' TreeSHAP is memoised per tree on the person's pattern of that tree's split columns (computed by
+  XGBoost once per new pattern); both sum per matched column in tree order. Only positive credits compete for
+  the top three, one segment-maximum pass per rank over all tasks. Ties go to the lower column (atoms before
+  crosses).
 
 Everything is vectorised over people; the loops are over blocks of people (on one thread per core), tasks,
 boosters, trees and crosses. Memory is bounded by the blocks (`BLOCK` people each) plus the outputs (people x
@@ -80,6 +82,9 @@ RISK_COLUMNS: tuple[str, ...] = (
 #: People per block inside a chunk: the unit of the memory-heavy steps (cross matching, the slot matrix of the
 #: rules, TreeSHAP output). ~0.5 GB of temporaries at ~3,000 model columns.
 BLOCK = 32_768
+#: People per sub-block of the rules: their per-pair temporaries (~1,000 matched (tree, column) pairs a person)
+#: stay in cache (1,024 measured 1.3x faster than 4,096 and 2x faster than 8,192).
+RULE_BLOCK = 1_024
 #: Crosses evaluated together (a BLOCK x CROSS_BATCH byte matrix).
 CROSS_BATCH = 512
 #: Most blocks scored at the same time (threads); more would multiply the block temporaries for little gain.
@@ -124,86 +129,215 @@ def _split_features(booster: xgb.Booster) -> np.ndarray:
     return np.array(sorted(used), dtype=np.int64)
 
 
-class _StageShap:
-    """TreeSHAP of one single-output task stage, tree by tree, memoised on each tree's input pattern.
+def _top_per_row(row: np.ndarray, value: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The k largest positive values of each row of a sparse array given by entries (`row` ascending, `value`
+    positive float32).
 
-    The model's columns are binary (1 or missing), so a tree's TreeSHAP values depend on a person only through
-    which of the tree's own split columns (at most 2^depth - 1) the person has: the pattern. Each tree keeps a
-    table pattern -> SHAP values of its columns; XGBoost computes a pattern the first time it is seen (a
-    one-tree slice's `pred_contribs` over one row per new pattern) and every later person is a table lookup. SHAP values
-    add up over trees, so the stage's values are the sums (to float32 rounding: XGBoost accumulates in float32).
+    Returns, per rank, (rows that have an entry of that rank, the position of that entry). Ties go to the first
+    position (entries in column order: the lower column), as a row-wise argmax does. A positive float32's bits
+    order like its value, so each entry is one uint64 key (value bits, then the complement of its position) and
+    each rank is a single pass of segment maxima (`np.maximum.reduceat`) over the keys: the work is the entries,
+    not rows x columns, and there is no separate argmax.
+    """
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    if not row.size:
+        return out
+    if row.size >= 1 << 32:
+        raise ValueError("too many entries for 32-bit positions; score fewer people at a time")
+    low = np.uint64(0xFFFFFFFF)
+    key = value.astype(np.float32).view(np.uint32).astype(np.uint64) << np.uint64(32)
+    key |= low - np.arange(row.size, dtype=np.uint64)  # the lower position wins a tie
+    first = np.flatnonzero(np.concatenate([[True], row[1:] != row[:-1]]))  # each row's first entry
+    rows = row[first]
+    for _ in range(k):
+        top = np.maximum.reduceat(key, first)
+        ok = top != 0  # 0: the row's entries are all taken
+        if not ok.any():
+            break
+        best = (low - (top[ok] & low)).astype(np.int64)
+        out.append((rows[ok], best))
+        key[best] = 0
+    return out
+
+
+def _tree_split_columns(booster: xgb.Booster) -> list[np.ndarray]:
+    """Per tree, the distinct columns it splits on (ascending)."""
+    out = []
+    for tree in json.loads(booster.save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]:
+        left = np.asarray(tree["left_children"])
+        out.append(np.unique(np.asarray(tree["split_indices"])[left != -1]).astype(np.int64))
+    return out
+
+
+class _ColumnTrees:
+    """Column -> the (tree, bit) pairs of trees that split on it: the inverse of the trees' split columns.
+
+    Pair p says tree `tree[p]` splits on the column, as its `bit[p]`-th split column (its columns ascending).
+    The pairs are stored column by column (CSR over the columns, `ptr`) and by tree within a column, so expanding a
+    person's matched columns gives exactly the (person, tree, bit) cells a tree input pattern or a credit needs -
+    the work is the number of matched pairs, not people x every tree's columns - and a column's pairs come in
+    tree order, the order in which the credits of the earlier, dense formulation were summed (bit-identical sums).
     """
 
-    MAX_DIRECT_BITS = 20  # a tree with more split columns keys its table by np.unique instead of a direct array
+    def __init__(self, tree_cols: list[np.ndarray], width: int) -> None:
+        sizes = np.array([c.size for c in tree_cols], dtype=np.int64)
+        cols = np.concatenate(tree_cols).astype(np.int64) if tree_cols else np.zeros(0, dtype=np.int64)
+        tree = np.repeat(np.arange(sizes.size, dtype=np.int64), sizes)
+        bit = np.arange(cols.size, dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        order = np.lexsort((tree, cols))  # by column, then tree
+        self.n_trees = int(sizes.size)
+        self.sizes = sizes
+        self.ptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=width))]).astype(np.int64)
+        self.tree: np.ndarray = tree[order]
+        self.bit: np.ndarray = bit[order]
+        self._incidence = sp.csr_matrix((np.ones(cols.size, dtype=np.int8), np.arange(cols.size), self.ptr),
+                                        shape=(width, cols.size))  # column -> its pairs
 
-    def __init__(self, booster: xgb.Booster, width: int) -> None:
-        self.booster = booster
+    def expand(self, cols: np.ndarray, person: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For entries with columns `cols` of people `person`: each entry's pairs (CSR over the entries: row
+        pointers, pair indices - a column's pairs in tree order) and the person of each pair.
+
+        The expansion is a row selection of the column -> pairs incidence matrix (one pass in SciPy's C code).
+        """
+        sel = self._incidence[cols]
+        indptr, pair = sel.indptr, sel.indices
+        return indptr, pair, np.repeat(person, np.diff(indptr))
+
+
+class _StageShap:
+    """TreeSHAP of the single-output task stages, tree by tree, memoised on each tree's input pattern.
+
+    The model's columns are binary (1 or missing), so a tree's TreeSHAP values depend on a person only through
+    which of the tree's own split columns (at most 2^depth - 1) the person has: the pattern, a bit per column.
+    XGBoost computes the values of a (tree, pattern) the first time it is seen (a one-tree slice's
+    `pred_contribs` over one row per new pattern) into a flat store; every later person is a table lookup. SHAP
+    values add up over trees, so a stage's values are the sums (to float32 rounding: XGBoost accumulates in
+    float32).
+
+    The trees of all stages are numbered together (stage by stage), so a block is handled in one pass over the
+    matched (person, tree, column) pairs (`_ColumnTrees.expand`) whatever the number of tasks: the patterns are one
+    weighted bincount (bit weights 2^j summed per person x tree), the lookups one gather per pair, and the credits
+    one bincount per matched column x task. Only the columns a person has are credited (as in
+    chronic.model.explain.top_rules), so pairs of columns the person lacks are never formed.
+    """
+
+    MAX_DIRECT_BITS = 20  # a tree with more split columns keys its table by a dict instead of a direct array
+    EXACT_BITS = 52  # patterns summed as float64 bit weights are exact up to here; wider ones in two halves
+
+    def __init__(self, boosters: list[xgb.Booster | None], width: int) -> None:
         self.width = width
-        self.trees: list[dict[str, Any]] = []
-        for tree in json.loads(booster.save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]:
-            left = np.asarray(tree["left_children"])
-            cols = np.unique(np.asarray(tree["split_indices"])[left != -1]).astype(np.int64)
-            direct = cols.size <= self.MAX_DIRECT_BITS
-            self.trees.append({
-                "cols": cols, "bits": (np.int64(1) << np.arange(cols.size, dtype=np.int64)),
-                "index": np.full(1 << cols.size, -1, dtype=np.int32) if direct else None,
-                "phi": np.zeros((0, cols.size)),
-            })
-        sizes = [tr["cols"].size for tr in self.trees]
-        self._starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if sizes else np.zeros(0, np.int64)
-        self._cols = np.concatenate([tr["cols"] for tr in self.trees]) if sizes else np.zeros(0, np.int64)
+        self.n_tasks = len(boosters)
+        self._where: list[tuple[xgb.Booster, int]] = []  # global tree -> (its stage's booster, tree in it)
+        self.tree_cols: list[np.ndarray] = []
+        stage: list[int] = []
+        for t, b in enumerate(boosters):
+            if b is not None:
+                cols = _tree_split_columns(b)
+                self._where += [(b, k) for k in range(len(cols))]
+                self.tree_cols += cols
+                stage += [t] * len(cols)
+        self.pairs = _ColumnTrees(self.tree_cols, width)
+        self._task = np.asarray(stage, dtype=np.int64)[self.pairs.tree]  # pair -> its stage's task
+        sizes = self.pairs.sizes
+        self._direct = sizes <= self.MAX_DIRECT_BITS
+        self._all_direct = bool(self._direct.all())
+        span = np.where(self._direct, np.int64(1) << np.minimum(sizes, self.MAX_DIRECT_BITS), 0)
+        self._base = np.concatenate([[0], np.cumsum(span)[:-1]]).astype(np.int64)  # tree -> its block of `_index`
+        # (tree, pattern) -> offset of its SHAP values (one per tree column) in `_store`; -1: not computed yet
+        self._index = np.full(int(span.sum()), -1, dtype=np.int64)
+        self._memo: dict[int, dict[int, int]] = {int(k): {} for k in np.flatnonzero(~self._direct)}
+        self._store = np.zeros(1024)
+        self._size = 0
+        self._slices: dict[int, xgb.Booster] = {}
         self._lock = threading.Lock()
+        bit = self.pairs.bit
+        if int(sizes.max(initial=0)) > self.EXACT_BITS:  # 2^bit weights in two halves, each exact in float64
+            wide = bit >= 32
+            self._weights = np.ldexp(1.0, np.where(wide, 0, bit)) * ~wide
+            self._weights_high: np.ndarray | None = np.ldexp(1.0, np.where(wide, bit - 32, 0)) * wide
+        else:
+            self._weights, self._weights_high = np.ldexp(1.0, bit), None
 
     def _compute(self, k: int, patterns: np.ndarray) -> np.ndarray:
-        """SHAP values (patterns x tree columns) of tree `k` for the given patterns."""
-        tr = self.trees[k]
-        cols = tr["cols"]
-        have = (patterns[:, None] & tr["bits"][None, :]) != 0
+        """SHAP values (patterns x tree columns) of tree `k` for the given patterns.
+
+        One thread each: these DMatrix / predict calls are a few rows, where XGBoost's thread start-up (~20 ms a
+        call on a loaded machine) would cost far more than the work.
+        """
+        cols = self.tree_cols[k]
+        have = ((patterns[:, None] >> np.arange(cols.size, dtype=np.int64)[None, :]) & 1) != 0
         r, j = np.nonzero(have)
         X = sp.csr_matrix((np.ones(r.size, dtype=np.float32), (r, cols[j])), shape=(patterns.size, self.width))
-        if tr.get("booster") is None:
-            tr["booster"] = self.booster[k:k + 1]  # one tree (pred_contribs takes no iteration range)
-        phi = tr["booster"].predict(xgb.DMatrix(X), pred_contribs=True)
+        one = self._slices.get(k)
+        if one is None:
+            booster, i = self._where[k]
+            one = self._slices[k] = booster[i:i + 1]  # one tree (pred_contribs takes no iteration range)
+            one.set_param({"nthread": 1})
+        phi = one.predict(xgb.DMatrix(X, nthread=1), pred_contribs=True)
         return np.asarray(phi, dtype=np.float64)[:, cols]
 
-    def add(self, pos: np.ndarray, out: np.ndarray) -> None:
-        """Add each person's SHAP values into `out` (credits per matched tree-input entry).
+    def _append(self, values: np.ndarray) -> np.ndarray:
+        """Store rows of SHAP values (the lock held); their offsets. The store only grows: a reader's older
+        snapshot of it still holds every offset it was given."""
+        need = self._size + values.size
+        if need > self._store.size:
+            grown = np.zeros(max(need, 2 * self._store.size))
+            grown[:self._size] = self._store[:self._size]
+            self._store = grown
+        self._store[self._size:need] = values.ravel()
+        offsets = self._size + np.arange(values.shape[0], dtype=np.int64) * values.shape[1]
+        self._size = need
+        return offsets
 
-        `pos` is people x G columns: 1 + the entry of `out` for a person's matched column, 0 (a discarded entry)
-        if the person does not have the column - the SHAP value of a column the person does not have is not
-        credited, as in chronic.model.explain.top_rules.
-        """
-        if not self._cols.size:
-            return
-        p = pos[:, self._cols]  # (people, every tree's columns side by side)
-        have = p != 0
-        phi = np.empty(p.shape)
-        for k, tr in enumerate(self.trees):
-            sl = slice(self._starts[k], self._starts[k] + tr["cols"].size)
-            if sl.start == sl.stop:
-                continue
-            packed = np.packbits(have[:, sl], axis=1, bitorder="little")
-            pattern = packed[:, 0].astype(np.int64)
-            for byte in range(1, packed.shape[1]):
-                pattern |= packed[:, byte].astype(np.int64) << (8 * byte)
-            if tr["index"] is not None:
-                row = tr["index"][pattern]
-                if (row < 0).any():
-                    with self._lock:  # blocks may run in threads; the tables only grow
-                        row = tr["index"][pattern]
-                        new = np.unique(pattern[row < 0])
-                        if new.size:
-                            first = tr["phi"].shape[0]
-                            tr["phi"] = np.concatenate([tr["phi"], self._compute(k, new)])  # before the index
-                            tr["index"][new] = np.arange(new.size, dtype=np.int32) + first
-                        row = tr["index"][pattern]
-                phi[:, sl] = tr["phi"][row]
-            else:
-                keys, inv = np.unique(pattern, return_inverse=True)
-                with self._lock:
-                    phi[:, sl] = self._compute(k, keys)[inv.ravel()]
-        # trees share columns, so a person x column gets several values: summed by bincount
-        out += np.bincount(p.ravel(), weights=phi.ravel(), minlength=out.size)
+    def _offsets(self, pattern: np.ndarray) -> np.ndarray:
+        """(people, trees) patterns -> offsets of their SHAP values in the store, computing the new ones."""
+        out = np.empty(pattern.shape, dtype=np.int64)
+        direct = slice(None) if self._all_direct else self._direct
+        key = self._base[direct][None, :] + pattern[:, direct]
+        off = self._index[key]
+        new = off < 0
+        if new.any():
+            with self._lock:  # blocks may run in threads; the tables only grow
+                off[new] = self._index[key[new]]
+                todo = np.unique(key[new][off[new] < 0])
+                if todo.size:
+                    # the tree of a key: the last one whose block starts at or before it (a wide tree has an
+                    # empty block, so it is never that one)
+                    tree = np.searchsorted(self._base, todo, side="right") - 1
+                    bounds = np.concatenate([[0], np.flatnonzero(np.diff(tree)) + 1, [todo.size]])
+                    for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+                        k = int(tree[s])  # a tree with new patterns (few once the tables are warm)
+                        keys = todo[s:e]
+                        self._index[keys] = self._append(self._compute(k, keys - self._base[k]))
+                off[new] = self._index[key[new]]
+        out[:, direct] = off
+        for k, memo in self._memo.items():  # trees too wide for a direct table: a dict per distinct pattern
+            keys, inv = np.unique(pattern[:, k], return_inverse=True)
+            with self._lock:
+                todo = np.array([p for p in keys.tolist() if p not in memo], dtype=np.int64)
+                if todo.size:
+                    memo.update(zip(todo.tolist(), self._append(self._compute(k, todo)).tolist(), strict=True))
+                out[:, k] = np.array([memo[p] for p in keys.tolist()], dtype=np.int64)[inv.ravel()]
+        return out
+
+    def credits(self, person: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
+        """(entries, tasks): each task stage's SHAP value of each matched entry (a person's column: `person`,
+        `cols` per entry, people 0..n-1), summed over the stage's trees in tree order (0 where no tree of the
+        stage splits on the column)."""
+        p = self.pairs
+        indptr, pair, who = p.expand(cols, person)
+        cell = who * p.n_trees + p.tree[pair]  # person x tree
+        pattern = np.bincount(cell, weights=self._weights[pair], minlength=n * p.n_trees).astype(np.int64)
+        if self._weights_high is not None:
+            high = np.bincount(cell, weights=self._weights_high[pair], minlength=n * p.n_trees).astype(np.int64)
+            pattern |= high << 32
+        offsets = self._offsets(pattern.reshape(n, p.n_trees)).ravel()
+        store = self._store  # after the offsets: holds all of them
+        value = store[offsets[cell] + p.bit[pair]]
+        entry = np.repeat(np.arange(cols.size, dtype=np.int64), np.diff(indptr))
+        # summed per entry x task in pair (= tree) order
+        out = np.bincount(entry * self.n_tasks + self._task[pair], weights=value, minlength=cols.size * self.n_tasks)
+        return out.reshape(cols.size, self.n_tasks)
 
 
 def _kept_thresholds(th: Any, used: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -322,48 +456,41 @@ class RiskScorer:
             self._set_paths(_path_credits(self._shared, self._width, T), T)
         self._stages = [None if b is None else _reindex_booster(b, new_index(cols), self._width, n_jobs)
                         for b, cols in zip(model.task_boosters_, stage_cols, strict=True)]
-        self._shap = [None if b is None else _StageShap(b, self._width) for b in self._stages]
+        self._shap = _StageShap(self._stages, self._width) if any(b is not None for b in self._stages) else None
 
     def _set_paths(self, pc: Any, T: int) -> None:
-        """The shared stage's path credits as flat arrays: node -> its entries (G column, credit per task).
+        """The shared stage's path credits as one table: (tree, node, tree column) -> credit per task.
 
-        A credit on an edge only a person *without* the column can take (the missing-value branch of a split
-        whose present branch is the other child) is never kept by the explanation, so it is dropped here; the
-        rest are checked against the person's columns when scored (an unmatched column's credit is discarded).
+        `pc.credits[t][node, column]` is the credit of a split column along the path from the root to `node` (for
+        a leaf: the person's path). A person's matched column takes, from each shared tree splitting on it, the
+        entry of the leaf the person reaches (0 if the column is not on that path). A column the person has is
+        never credited by an edge only people without it take (the missing-value branch of a split whose
+        present branch is the other child) - a person with the column does not reach such a leaf - so looking
+        the credits up from the matched columns keeps exactly what the explanation keeps.
+
+        Layout: tree k's nodes x its split columns, row-major from `base[k]`, so the credit of pair p (tree,
+        bit) at leaf `l` is ``table[path_a[p] + l * path_b[p]]`` (one value per task).
         """
-        first = pc.credits[0].tocsr()
-        for c in pc.credits[1:]:
-            c = c.tocsr()
-            if not (np.array_equal(c.indptr, first.indptr) and np.array_equal(c.indices, first.indices)):
-                raise ValueError("path credits of the shared stage differ in shape between tasks")
-        keep = np.ones(first.indices.size, dtype=bool)
-        trees = json.loads(self._shared.save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]
-        for start, tree in zip(pc.offsets.tolist(), trees, strict=True):
-            left, right = tree["left_children"], tree["right_children"]
-            parent, split = tree["parents"], tree["split_indices"]
-            cond, default_left = tree["split_conditions"], tree["default_left"]
-            for leaf in (i for i, lc in enumerate(left) if lc == -1):
-                only_missing: dict[int, bool] = {}  # column -> every edge crediting it is missing-only
-                node = leaf
-                while parent[node] != -1 and node != 0:
-                    up = parent[node]
-                    present = left[up] if 1.0 < cond[up] else right[up]  # XGBoost: x < condition goes left
-                    missing = left[up] if default_left[up] else right[up]
-                    col = split[up]
-                    only_missing[col] = only_missing.get(col, True) and node != present and present != missing
-                    node = up
-                row = start + leaf
-                for e in range(first.indptr[row], first.indptr[row + 1]):
-                    if only_missing.get(int(first.indices[e]), False):
-                        keep[e] = False
-        nodes = first.shape[0]
-        rows = np.repeat(np.arange(nodes), np.diff(first.indptr))[keep]  # ascending: CSR order
-        counts = np.bincount(rows, minlength=nodes)
-        self._path_start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)  # node -> first entry
-        self._path_count = counts.astype(np.int64)
-        self._path_col = first.indices[keep].astype(np.int64)  # entry -> G column
-        self._path_credit = np.stack([c.tocsr().data[keep] for c in pc.credits])  # (T, entries)
-        self._tree_offsets = pc.offsets
+        tree_cols = _tree_split_columns(self._shared)
+        self._path_pairs = _ColumnTrees(tree_cols, self._width)
+        sizes = self._path_pairs.sizes
+        nodes = np.diff(np.append(pc.offsets, pc.credits[0].shape[0])).astype(np.int64)
+        base = np.concatenate([[0], np.cumsum(nodes * sizes)[:-1]]).astype(np.int64)
+        col_start = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        keys = np.repeat(np.arange(sizes.size, dtype=np.int64), sizes) * self._width + np.concatenate(tree_cols)
+        table = np.zeros((int((nodes * sizes).sum()), T))
+        for t, credits in enumerate(pc.credits):
+            c = credits.tocoo()
+            row, col = c.row.astype(np.int64), c.col.astype(np.int64)
+            k = np.searchsorted(pc.offsets, row, side="right") - 1
+            at = np.searchsorted(keys, k * self._width + col)
+            if not np.array_equal(keys[np.minimum(at, keys.size - 1)], k * self._width + col):
+                raise ValueError("a path credit of the shared stage is on a column its tree does not split on")
+            table[base[k] + (row - pc.offsets[k]) * sizes[k] + at - col_start[k], t] = c.data
+        tree, bit = self._path_pairs.tree, self._path_pairs.bit
+        self._path_a = base[tree] + bit
+        self._path_b = sizes[tree]
+        self._path_table = table
 
     # ------------------------------------------------------------------------------------------ blocks
     def _codes(self, frame: pl.DataFrame) -> Codes:
@@ -471,53 +598,77 @@ class RiskScorer:
             return proba, None
         return proba, self._top_rules(slots, XU, tree_slot, d)
 
-    def _tree_credits(self, XU: sp.csr_matrix, d: xgb.DMatrix) -> np.ndarray:
-        """(T, XU entries): the trees' credit to each matched tree column (path attribution of the shared stage
-        plus TreeSHAP of the task stage, times the fusion's tree weight), as chronic.model.explain computes it."""
-        n = XU.shape[0]
+    def _tree_credits(self, person: np.ndarray, cols: np.ndarray, leaves: np.ndarray | None, n: int
+                      ) -> np.ndarray:
+        """(entries, T): the trees' credit to each matched tree column (path attribution of the shared stage
+        plus TreeSHAP of the task stage, times the fusion's tree weight), as chronic.model.explain computes it.
+
+        The entries are people 0..n-1's matched columns of G (`person`, `cols`, person-major); `leaves` (n, shared
+        trees) the shared stage's leaf per person and tree. Credits of columns a person does not have are not
+        kept by the explanation, so the work starts from the matched entries: each expands to the (tree, bit)
+        pairs of the trees splitting on its column, never to a dense people x columns array. Each stage's sum
+        runs over its trees in tree order, and the task stage's sum is added to the shared stage's, as before.
+        """
         T = len(self.task_names)
-        E = XU.indices.size
-        # person x G column -> 1 + the column's XU entry; 0 (an extra, discarded entry) where the person does not
-        # have the column: credits of columns a person does not have are not kept by the explanation
-        pos = sp.csr_matrix((np.arange(1, E + 1, dtype=np.int32), XU.indices, XU.indptr), shape=XU.shape).toarray()
-        credit = np.zeros((T, E + 1))
+        E = cols.size
+        credit = np.zeros((E, T))
         if self._shared is not None:
-            leaves = self._shared.predict(d, pred_leaf=True)
-            node = (leaves.astype(np.int64).reshape(n, -1) + self._tree_offsets[None, :]).ravel()  # person-major
-            count = self._path_count[node]
-            first = np.repeat(self._path_start[node] - np.cumsum(count) + count, count)
-            at = first + np.arange(first.size)  # every path entry of every person's leaves
-            person = np.repeat(np.arange(n), count.reshape(n, -1).sum(axis=1))
-            entry = pos[person, self._path_col[at]]
-            for t in range(T):
-                credit[t] = np.bincount(entry, weights=self._path_credit[t][at], minlength=E + 1)
-        for t, shap in enumerate(self._shap):
-            if shap is not None:
-                shap.add(pos, credit[t])
-            f = self._fusion[t]
+            # person x (tree, column) pairs -> the table row of the person's leaf; summed per entry as a sparse
+            # (entries x table rows) product: one pass for all tasks, in pair (= tree) order
+            indptr, pair, who = self._path_pairs.expand(cols, person)
+            leaf = leaves.ravel()[who * leaves.shape[1] + self._path_pairs.tree[pair]]
+            at = self._path_a[pair] + leaf * self._path_b[pair]
+            S = sp.csr_matrix((np.ones(at.size), at, indptr), shape=(E, self._path_table.shape[0]))
+            credit = S @ self._path_table
+        if self._shap is not None:
+            credit += self._shap.credits(person, cols, n)
+        for t, f in enumerate(self._fusion):
             if f is not None:
-                credit[t] *= f["w_trees"]
-        return credit[:, 1:]
+                credit[:, t] *= f["w_trees"]
+        return credit
 
     def _top_rules(self, slots: np.ndarray, XU: sp.csr_matrix, tree_slot: np.ndarray, d: xgb.DMatrix
                    ) -> np.ndarray:
-        """(n, T, N_RULES) column indices of the matched columns raising each task's log-odds most (-1: none)."""
-        n = slots.shape[0]
+        """(n, T, N_RULES) column indices of the matched columns raising each task's log-odds most (-1: none).
+
+        People go in sub-blocks of `RULE_BLOCK` (the per-pair temporaries stay small and cache-warm). A rule
+        must raise the log-odds, so only the entries with a positive credit compete: the tree entries (plus, for
+        a fused task, the columns whose linear credit makes them positive), in float32 as before (a float32 tie
+        can only join values within ~1e-7 of each other). All tasks go through one top-k pass, a row per person
+        x task. Ties go to the lower column.
+        """
+        n, width = slots.shape
         T = len(self.task_names)
         out = np.full((n, T, N_RULES), -1, dtype=np.int32)
-        credit = self._tree_credits(XU, d)
-        rows = np.arange(n)
-        for t in range(T):
-            # (n, slots): the credit of each matched column, in float32 (half the memory traffic of the widest
-            # array here; a float32 tie can only join values within ~1e-7 of each other)
-            values = self._rule_linear32[t][slots]
-            values.reshape(-1)[tree_slot] += credit[t].astype(np.float32)
-            for j in range(N_RULES):
-                best = values.argmax(axis=1)  # the first maximum: ties go to the lower column
-                v = values[rows, best]
-                ok = v > 0
-                out[ok, t, j] = slots[ok, best[ok]]
-                values[rows, best] = -np.inf
+        leaves = None
+        if self._shared is not None:
+            leaves = self._shared.predict(d, pred_leaf=True).reshape(n, -1).astype(np.int64)
+        for a in range(0, n, RULE_BLOCK):
+            b = min(n, a + RULE_BLOCK)
+            m = b - a
+            e0, e1 = int(XU.indptr[a]), int(XU.indptr[b])
+            person = np.repeat(np.arange(m, dtype=np.int64), np.diff(XU.indptr[a:b + 1]))
+            credit = self._tree_credits(person, XU.indices[e0:e1].astype(np.int64),
+                                        None if leaves is None else leaves[a:b], m)
+            value = credit.T.astype(np.float32, order="C")  # (T, entries)
+            col = slots[a:b].reshape(-1)[tree_slot[e0:e1] - a * width]  # the model column of each entry
+            rows, values, cols = [], [], []
+            for t in range(T):
+                if self._fusion[t] is not None:  # linear credits on every matched column: the dense slots
+                    dense = self._rule_linear32[t][slots[a:b]].reshape(-1)
+                    dense[tree_slot[e0:e1] - a * width] += value[t]
+                    at = np.flatnonzero(dense > 0)
+                    rows.append(t * m + at // width)
+                    values.append(dense[at])
+                    cols.append(slots[a:b].reshape(-1)[at])
+                else:
+                    at = np.flatnonzero(value[t] > 0)
+                    rows.append(t * m + person[at])
+                    values.append(value[t, at])
+                    cols.append(col[at])
+            row, col_t = np.concatenate(rows), np.concatenate(cols)
+            for j, (r, best) in enumerate(_top_per_row(row, np.concatenate(values), N_RULES)):
+                out[a + r % m, r // m, j] = col_t[best]
         return out
 
     # ------------------------------------------------------------------------------------------ public

@@ -88,6 +88,27 @@ def test_core_measures_are_catalog_fields():
     assert all(f in catalog for names in CORE_MEASURES.values() for f in names)
 
 
+def test_top_per_row_is_three_argmax_passes_over_the_positive_values():
+    """The sparse top-k of the rules: the dense row-wise argmax passes it replaces, ties to the lower column."""
+    rng = np.random.default_rng(0)
+    dense = rng.choice(np.array([-1.0, 0.0, 0.25, 0.5, 1.0, 2.0], dtype=np.float32), size=(300, 12))
+    dense[:5] = 0.0  # rows without a positive value
+    row, col = np.nonzero(dense > 0)
+    got = np.full((dense.shape[0], 3), -1)
+    for j, (r, best) in enumerate(scoring._top_per_row(row, dense[row, col], 3)):
+        got[r, j] = col[best]
+    want = np.full((dense.shape[0], 3), -1)
+    values = dense.copy()
+    rows = np.arange(dense.shape[0])
+    for j in range(3):
+        best = values.argmax(axis=1)
+        ok = values[rows, best] > 0
+        want[ok, j] = best[ok]
+        values[rows, best] = -np.inf
+    np.testing.assert_array_equal(got, want)
+    assert scoring._top_per_row(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), 3) == []
+
+
 def test_write_risk_refuses_rows_of_another_date(tmp_path):
     from chronic.archive.db import connect
 
