@@ -13,7 +13,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from chronic.clinical.labels import Mode, build_labels, follow_up_evidence
+from chronic.clinical.labels import Mode, build_labels, follow_up_evidence, onset_counts
 from chronic.clinical.tasks import TASKS
 from chronic.settings import Settings
 
@@ -45,6 +45,24 @@ def label_matrix(labels: pl.DataFrame, person_ids: pl.Series, tasks: tuple[str, 
     return np.column_stack([c.fill_null(np.nan).to_numpy() for c in cols]) if cols else np.empty((len(aligned), 0))
 
 
+def _incident_labels(con: duckdb.DuckDBPyConnection, *, as_of: date, horizon_years: float | None,
+                     settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Incident labels, and the same without the baseline-test requirement (what the untested's follow-up says)."""
+    strict = build_labels(con, as_of=as_of, mode="incident", horizon_years=horizon_years, settings=settings)
+    relaxed = strict
+    if settings.incident_requires_baseline_test:
+        relaxed = build_labels(con, as_of=as_of, mode="incident", horizon_years=horizon_years,
+                               settings=settings.model_copy(update={"incident_requires_baseline_test": False}))
+    return strict, relaxed
+
+
+def incident_onset_counts(con: duckdb.DuckDBPyConnection, *, as_of: date, horizon_years: float | None = None,
+                          settings: Settings | None = None) -> pl.DataFrame:
+    """`chronic.clinical.labels.onset_counts` of the archive (one clinic's on a Dask worker: they add up)."""
+    return onset_counts(*_incident_labels(con, as_of=as_of, horizon_years=horizon_years,
+                                          settings=settings or Settings()))
+
+
 def build_dataset(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -52,22 +70,22 @@ def build_dataset(
     mode: Mode = "incident",
     horizon_years: float | None = None,
     settings: Settings | None = None,
+    counts: pl.DataFrame | None = None,
 ) -> Dataset:
-    """Fields and labels of every person in the archive at `as_of`."""
+    """Fields and labels of every person in the archive at `as_of`; in incident mode also the follow-up evidence
+    of the missing labels, with the onset `counts` of the whole population if this archive is one clinic's."""
     from chronic.features import build_fields
 
     settings = settings or Settings()
     fields = build_fields(con, as_of, lookback_days=settings.lookback_days).sort("person_id")
-    labels = build_labels(con, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings)
     evidence = None
     if mode == "incident":
-        relaxed = labels
-        if settings.incident_requires_baseline_test:
-            relaxed = build_labels(con, as_of=as_of, mode=mode, horizon_years=horizon_years,
-                                   settings=settings.model_copy(update={"incident_requires_baseline_test": False}))
-        ev = follow_up_evidence(labels, relaxed, as_of=as_of,
+        labels, relaxed = _incident_labels(con, as_of=as_of, horizon_years=horizon_years, settings=settings)
+        ev = follow_up_evidence(labels, relaxed, as_of=as_of, counts=counts,
                                 horizon_years=settings.horizon_years if horizon_years is None else horizon_years)
         evidence = label_matrix(ev.rename({"evidence": "value"}), fields["person_id"])
+    else:
+        labels = build_labels(con, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings)
     return Dataset(fields=fields, Y=label_matrix(labels, fields["person_id"]), tasks=TASKS, as_of=as_of, mode=mode,
                    evidence=evidence)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import shutil
 from datetime import date, datetime
 
@@ -228,10 +226,15 @@ def test_smt_gbdt_trained_on_dask_matches_one_machine(settings, parts, client) -
     test = person_split(data.fields["clinic_id"], test_size=0.2, seed=settings.seed)
     kw = {"crosses": {"top_k": 40, "order3_pairs": 5, "order3_fields": 6},
           "model_params": {"n_shared": 30, "n_task": 20, "n_jobs": 1, "subsample": 1.0, "colsample_bytree": 1.0}}
-    # the Dask dataset carries no follow-up evidence (docs/distributed.md): compare without it
-    f1, m1 = fit_model(dataclasses.replace(data, evidence=None), ~test, **kw)
+    f1, m1 = fit_model(data, ~test, **kw)
     dd = dataset_on_dask(client, parts, as_of=MODEL_AS_OF, mode="incident", settings=settings)
-    f2, m2 = fit_model_on_dask(client, dd.side(client, test=False), mode="incident", task_names=data.tasks, **kw)
+    f2, m2 = fit_model_on_dask(client, dd.side(client, test=False), mode="incident", task_names=data.tasks,
+                               evidence=dd.evidence(client), **kw)
+    # the follow-up evidence is the same on the workers (onset rates of all clinics) as on one machine
+    E = np.concatenate([e for e in client.gather(dd.evidence(client))])
+    ids = pl.concat([f for f, _ in client.gather(dd.side(client, test=False))])["person_id"]
+    order = np.argsort(ids.to_numpy())
+    np.testing.assert_array_equal(E[order], data.evidence[~test])
     X = data.fields.filter(test)
     assert (f1.transform(X) != f2.transform(X)).nnz == 0  # the same columns for the same people
     # early stopping sees the same validation loss up to float noise: a round or two either way at most

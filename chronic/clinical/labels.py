@@ -132,8 +132,20 @@ _NO_BASELINE = "no test before as-of"
 _CENSORED = "followed to"
 
 
+def onset_counts(strict: pl.DataFrame, relaxed: pl.DataFrame) -> pl.DataFrame:
+    """Per task: onsets and labels among the tested (`strict`) and, by the relaxed labels, among the people with no
+    test before as-of. Sums over clinics are the counts of all of them (the Dask dataset adds them up)."""
+    untested = relaxed.join(strict.filter(pl.col("reason").str.starts_with(_NO_BASELINE)).select("person_id", "task"),
+                            on=["person_id", "task"], how="semi")
+    tested = strict.group_by("task").agg(tested_onsets=pl.col("value").sum().cast(pl.Int64),
+                                         tested=pl.col("value").count().cast(pl.Int64))
+    other = untested.group_by("task").agg(untested_onsets=pl.col("value").sum().cast(pl.Int64),
+                                          untested=pl.col("value").count().cast(pl.Int64))
+    return tested.join(other, on="task", how="left").fill_null(0).sort("task")
+
+
 def follow_up_evidence(strict: pl.DataFrame, relaxed: pl.DataFrame, *, as_of: date,
-                       horizon_years: float) -> pl.DataFrame:
+                       horizon_years: float, counts: pl.DataFrame | None = None) -> pl.DataFrame:
     """What the follow-up says about each missing incident label, as a log likelihood ratio (`evidence`).
 
     Why: most missing incident labels are not unknown outcomes. A person with no test before the as-of date (so
@@ -141,7 +153,8 @@ def follow_up_evidence(strict: pl.DataFrame, relaxed: pl.DataFrame, *, as_of: da
     confirmed abnormal one; a person followed for two of three years without onset is less likely to have one.
     Self-training from the features alone adds nothing a GBDT did not already learn (docs/model.md); this adds
     what the follow-up knows. `strict` are the incident labels (`build_labels`), `relaxed` the same without the
-    baseline-test requirement. Per missing cell:
+    baseline-test requirement; `counts` (`onset_counts`) default to theirs - pass the counts of every clinic when
+    `strict` holds one clinic. Per missing cell:
 
     * already positive, or the latest reading before as-of abnormal: NaN - not at risk of onset, never a
       pseudo-label;
@@ -154,12 +167,12 @@ def follow_up_evidence(strict: pl.DataFrame, relaxed: pl.DataFrame, *, as_of: da
     """
     h_days = (horizon_end(as_of, horizon_years) - as_of).days
     # per task: onset rate among the labelled (baseline-tested) and among the untested with a relaxed label
-    rel_rate = (relaxed.join(strict.filter(pl.col("reason").str.starts_with(_NO_BASELINE)).select("person_id", "task"),
-                             on=["person_id", "task"], how="semi")
-                .group_by("task").agg(r_untested=(pl.col("value").sum() + 1) / (pl.col("value").count() + 2)))
-    lab_rate = strict.group_by("task").agg(r_tested=(pl.col("value").sum() + 1) / (pl.col("value").count() + 2))
-    rates = lab_rate.join(rel_rate, on="task", how="left").with_columns(
-        q=(pl.col("r_tested") / pl.col("r_untested")).clip(1e-3, 1 - 1e-3))
+    counts = onset_counts(strict, relaxed) if counts is None else counts
+    rates = counts.select(
+        "task",
+        r_tested=(pl.col("tested_onsets") + 1) / (pl.col("tested") + 2),
+        r_untested=(pl.col("untested_onsets") + 1) / (pl.col("untested") + 2),
+    ).with_columns(q=(pl.col("r_tested") / pl.col("r_untested")).clip(1e-3, 1 - 1e-3))
     log_odds = (lambda c: (c / (1 - c)).log())  # noqa: E731
     rates = rates.with_columns(pos_lr=log_odds(pl.col("q")) - log_odds(pl.col("r_tested")))
     rel = relaxed.select("person_id", "task", pl.col("value").alias("rel_value"),

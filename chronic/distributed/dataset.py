@@ -16,17 +16,29 @@ import numpy as np
 import polars as pl
 
 from chronic.clinical.labels import Mode
-from chronic.dataset import Dataset, build_dataset, person_split
+from chronic.dataset import Dataset, build_dataset, incident_onset_counts, person_split
 from chronic.distributed.partitions import Partitions, clinic_connection
 from chronic.settings import Settings
 
 
 def clinic_dataset(parts: Partitions, clinic: str, *, as_of: date, mode: Mode, horizon_years: float | None,
-                   settings: Settings) -> Dataset:
-    """One clinic's `Dataset` (fields and labels at `as_of`), computed from its partitions."""
+                   settings: Settings, counts: pl.DataFrame | None = None) -> Dataset:
+    """One clinic's `Dataset` (fields and labels at `as_of`), computed from its partitions; the follow-up evidence
+    of an incident dataset uses the onset `counts` of all clinics (`clinic_onset_counts`, summed)."""
     con = clinic_connection(parts, clinic)
     try:
-        return build_dataset(con, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings)
+        return build_dataset(con, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings,
+                             counts=counts)
+    finally:
+        con.close()
+
+
+def clinic_onset_counts(parts: Partitions, clinic: str, *, as_of: date, horizon_years: float | None,
+                        settings: Settings) -> pl.DataFrame:
+    """One clinic's incident onset counts (`chronic.clinical.labels.onset_counts`)."""
+    con = clinic_connection(parts, clinic)
+    try:
+        return incident_onset_counts(con, as_of=as_of, horizon_years=horizon_years, settings=settings)
     finally:
         con.close()
 
@@ -46,10 +58,18 @@ def _keys(data: Dataset) -> pl.DataFrame:
     return data.fields.select("person_id", "clinic_id")
 
 
-def _side(data: Dataset, test_ids: pl.Series, test: bool) -> tuple[pl.DataFrame, np.ndarray]:
+def _keep(data: Dataset, test_ids: pl.Series, test: bool) -> np.ndarray:
     mask = data.fields["person_id"].is_in(test_ids.implode()).to_numpy()
-    keep = mask if test else ~mask
+    return mask if test else ~mask
+
+
+def _side(data: Dataset, test_ids: pl.Series, test: bool) -> tuple[pl.DataFrame, np.ndarray]:
+    keep = _keep(data, test_ids, test)
     return data.fields.filter(pl.Series(keep)), data.Y[keep]
+
+
+def _evidence(data: Dataset, test_ids: pl.Series) -> np.ndarray | None:
+    return None if data.evidence is None else data.evidence[_keep(data, test_ids, False)]
 
 
 @dataclass
@@ -62,16 +82,31 @@ class DaskDataset:
 
     def side(self, client: Any, *, test: bool) -> list[Any]:
         """Futures of (fields, Y) of the training (or held-out) people of each clinic."""
-        ids = client.scatter(self.keys.filter(pl.col("test")).get_column("person_id"), broadcast=True, hash=False)
+        ids = self._test_ids(client)
         return [client.submit(_side, p, ids, test, pure=False) for p in self.parts]
+
+    def evidence(self, client: Any) -> list[Any]:
+        """Futures of the follow-up evidence of the training people of each clinic, in `side`'s order (None in
+        screen mode)."""
+        ids = self._test_ids(client)
+        return [client.submit(_evidence, p, ids, pure=False) for p in self.parts]
+
+    def _test_ids(self, client: Any) -> Any:
+        return client.scatter(self.keys.filter(pl.col("test")).get_column("person_id"), broadcast=True, hash=False)
 
 
 def dataset_on_dask(client: Any, parts: Partitions, *, as_of: date, mode: Mode = "incident",
                     horizon_years: float | None = None, settings: Settings | None = None) -> DaskDataset:
     """Each clinic's dataset built on a worker; the split drawn over everybody as `person_split` draws it."""
     settings = settings or Settings()
+    counts = None
+    if mode == "incident":  # the evidence's onset rates are those of all clinics, as on one machine
+        counts = (pl.concat(client.gather([client.submit(clinic_onset_counts, parts, c, as_of=as_of,
+                                                         horizon_years=horizon_years, settings=settings, pure=False)
+                                           for c in parts.clinics]))
+                  .group_by("task").agg(pl.all().sum()).sort("task"))
     futures = [client.submit(clinic_dataset, parts, c, as_of=as_of, mode=mode, horizon_years=horizon_years,
-                             settings=settings, pure=False) for c in parts.clinics]
+                             settings=settings, counts=counts, pure=False) for c in parts.clinics]
     keys = pl.concat(client.gather([client.submit(_keys, f, pure=False) for f in futures])).sort("person_id")
     keys = keys.with_columns(test=pl.Series(person_split(keys["clinic_id"], test_size=0.2, seed=settings.seed)))
     return DaskDataset(clinics=parts.clinics, parts=futures, keys=keys)

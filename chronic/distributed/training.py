@@ -47,9 +47,10 @@ from chronic.model.smt_gbdt import (
 # ------------------------------------------------------------------------------------------- worker functions
 
 
-def _prepare(part: tuple[Any, ...], val_rows: Any) -> dict[str, Any]:
+def _prepare(part: tuple[Any, ...], val_rows: Any, evidence: Any = None) -> dict[str, Any]:
     X, Y = _as_csr(part[0]), np.asarray(part[1], dtype=np.float64)
-    return {"X": X, "Y": Y, "W": np.isfinite(Y).astype(np.float64), "val": np.asarray(val_rows, dtype=bool)}
+    return {"X": X, "Y": Y, "W": np.isfinite(Y).astype(np.float64), "val": np.asarray(val_rows, dtype=bool),
+            "E": None if evidence is None else np.asarray(evidence, dtype=np.float64)}
 
 
 def _validation_rows(client: Any, parts: Sequence[Any], fraction: float, seed: int | None) -> list[np.ndarray]:
@@ -137,9 +138,10 @@ def _pseudo_label(p: dict[str, Any], est: SMTGBDTClassifier, fitted: tuple) -> t
     tr = ~p["val"]
     real = p.get("Y_real", p["Y"])
     q = {**p, "Y": p["Y"].copy(), "W": p["W"].copy(), "Y_real": real}
-    prob = _sigmoid(est._fused(p["X"][tr], fitted))
+    margin = est._fused(p["X"][tr], fitted)
     missing = ~np.isfinite(real[tr])  # cells without a real label (pseudo-labels of earlier rounds are refreshed)
-    sure, target = est._pseudo_targets(prob, missing)
+    margin, missing = est._with_evidence(margin, missing, None if p.get("E") is None else p["E"][tr])
+    sure, target = est._pseudo_targets(_sigmoid(margin), missing)
     yt, wt = q["Y"][tr], q["W"][tr]
     yt[sure] = target[sure]
     wt[sure] = est.pseudo_weight
@@ -312,9 +314,10 @@ def _val_loss(client: Any, parts: list[Any], est: SMTGBDTClassifier, fitted: tup
     return float(sums[0] / sums[1]) if sums[1] > 0 else float("nan")
 
 
-def fit_smt_on_dask(est: SMTGBDTClassifier, client: Any, parts: Sequence[Any]) -> SMTGBDTClassifier:
-    """`est.fit(X, Y)` with the people of `parts` on the Dask workers: futures of (X, Y, person ids) per partition,
-    X and Y the rows `est.fit` would get for those people."""
+def fit_smt_on_dask(est: SMTGBDTClassifier, client: Any, parts: Sequence[Any],
+                    evidence: Sequence[Any] | None = None) -> SMTGBDTClassifier:
+    """`est.fit(X, Y, evidence=E)` with the people of `parts` on the Dask workers: futures of (X, Y, person ids)
+    per partition, X and Y the rows `est.fit` would get for those people; `evidence` futures of their E (or None)."""
     est._validate_params()
     if est.self_training_rounds and (est.pseudo_stages == "shared" or est.pseudo_share is not None or (
             est.pseudo_labels == "soft" and est.pseudo_stages == "all")):
@@ -326,7 +329,12 @@ def fit_smt_on_dask(est: SMTGBDTClassifier, client: Any, parts: Sequence[Any]) -
     if not parts:
         raise ValueError("no partitions to fit on")
     val_rows = _validation_rows(client, parts, est.validation_fraction, est.random_state)
-    prepared = [client.submit(_prepare, p, v, pure=False) for p, v in zip(parts, val_rows)]
+    evidence = list(evidence) if evidence is not None else [None] * len(parts)
+    if len(evidence) != len(parts):
+        raise ValueError(f"{len(evidence)} evidence partitions for {len(parts)} partitions")
+    prepared = [client.submit(_prepare, p, v, e, pure=False) for p, v, e in zip(parts, val_rows, evidence)]
+    has_evidence = any(client.gather([client.submit(lambda p: p["E"] is not None, p, pure=False)
+                                      for p in prepared]))
     meta = client.gather([client.submit(_meta, p, pure=False) for p in prepared])
     shapes = client.gather([client.submit(lambda p: (p["X"].shape[1], p["Y"].shape[1]), p, pure=False)
                             for p in prepared])
@@ -364,7 +372,8 @@ def fit_smt_on_dask(est: SMTGBDTClassifier, client: Any, parts: Sequence[Any]) -
             pair_f = client.scatter((best, cand), broadcast=True, hash=False)
             sums = np.sum(client.gather([client.submit(_val_gain_sums, p, est_f, pair_f, pure=False)
                                          for p in current]), axis=0)
-            cand, step["tasks_accepted"] = merge_task_stages(est.task_names_, best, cand, clear_gain(sums))
+            keep = clear_gain(sums, undecided=has_evidence)
+            cand, step["tasks_accepted"] = merge_task_stages(est.task_names_, best, cand, keep)
             loss = _val_loss(client, current, est, cand)
             step["val_logloss"] = loss
             est.history_.append(step)
@@ -389,8 +398,10 @@ def _transform(features: Any, part: tuple[Any, np.ndarray]) -> tuple[sp.csr_matr
 
 def fit_model_on_dask(client: Any, train_parts: Sequence[Any], *, mode: str, task_names: Sequence[str],
                       use_crosses: bool = True, self_training_rounds: int = 1, crosses: dict[str, Any] | None = None,
-                      seed: int = 0, model_params: dict[str, Any] | None = None) -> tuple[Any, SMTGBDTClassifier]:
-    """`chronic.model.train.fit_model` with the training people on Dask: `train_parts` are futures of (fields, Y).
+                      seed: int = 0, model_params: dict[str, Any] | None = None,
+                      evidence: Sequence[Any] | None = None) -> tuple[Any, SMTGBDTClassifier]:
+    """`chronic.model.train.fit_model` with the training people on Dask: `train_parts` are futures of (fields, Y),
+    `evidence` (optional) futures of their follow-up evidence (`DaskDataset.evidence`), partition by partition.
 
     The feature transform is fitted by the distributed cross count (the same transform as on one machine), each
     partition is transformed where it lives, and SMT-GBDT is boosted by `xgboost.dask`.
@@ -412,7 +423,7 @@ def fit_model_on_dask(client: Any, train_parts: Sequence[Any], *, mode: str, tas
     model = SMTGBDTClassifier(task_names=list(task_names), task_columns=feats.task_columns_,
                               shared_columns=feats.shared_columns_, self_training_rounds=self_training_rounds,
                               random_state=seed, **(model_params or {}))
-    return feats, fit_smt_on_dask(model, client, matrices)
+    return feats, fit_smt_on_dask(model, client, matrices, evidence=evidence)
 
 
 def _gather_side(parts: list[Any]) -> tuple[Any, np.ndarray]:
@@ -433,6 +444,7 @@ class DaskTraining:
     train_parts: list[Any]
     as_of: date
     mode: Mode
+    train_evidence: list[Any] | None = None
 
     @classmethod
     def start(cls, client: Any, parts: Any, *, as_of: date, mode: Mode, horizon_years: float | None,
@@ -440,7 +452,8 @@ class DaskTraining:
         from chronic.distributed.dataset import dataset_on_dask
 
         dd = dataset_on_dask(client, parts, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings)
-        return cls(client=client, data=dd, train_parts=dd.side(client, test=False), as_of=as_of, mode=mode)
+        return cls(client=client, data=dd, train_parts=dd.side(client, test=False), as_of=as_of, mode=mode,
+                   train_evidence=dd.evidence(client))
 
     def test_data(self) -> Dataset:
         """The held-out people (all of them, in person-id order) with their fields and labels, here."""
@@ -451,4 +464,4 @@ class DaskTraining:
             seed: int = 0, model_params: dict[str, Any] | None = None) -> tuple[Any, SMTGBDTClassifier]:
         return fit_model_on_dask(self.client, self.train_parts, mode=self.mode, task_names=TASKS,
                                  use_crosses=use_crosses, self_training_rounds=self_training_rounds, crosses=crosses,
-                                 seed=seed, model_params=model_params)
+                                 seed=seed, model_params=model_params, evidence=self.train_evidence)

@@ -335,12 +335,8 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         Yp, Wp = Y.copy(), W.copy()
         used = 0  # rounds kept
         for r in range(1, self.self_training_rounds + 1):
-            margin = self._fused(X[~val], best)
-            missing = ~np.isfinite(Y[~val])
-            if evidence is not None:  # the teacher's odds times the likelihood ratio of the follow-up evidence
-                e = evidence[~val]
-                missing &= ~np.isnan(e)
-                margin = margin + np.clip(np.nan_to_num(e, nan=0.0), -50.0, 50.0)
+            margin, missing = self._with_evidence(self._fused(X[~val], best), ~np.isfinite(Y[~val]),
+                                                  None if evidence is None else evidence[~val])
             sure, target = self._pseudo_targets(_sigmoid(margin), missing)
             if not sure.any():
                 break
@@ -375,6 +371,15 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         self.shared_booster_, self.task_boosters_, self.n_rounds_, self.fusion_ = best
         self.self_training_used_ = used
         return self
+
+    @staticmethod
+    def _with_evidence(margin: np.ndarray, missing: np.ndarray, evidence: np.ndarray | None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """The teacher's log-odds plus the follow-up evidence (a log likelihood ratio), and the missing cells that
+        may be pseudo-labelled (NaN evidence: never)."""
+        if evidence is None:
+            return margin, missing
+        return (margin + np.clip(np.nan_to_num(evidence, nan=0.0), -50.0, 50.0)), missing & ~np.isnan(evidence)
 
     def _pseudo_targets(self, prob: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Which missing cells get a pseudo-label (confident enough) and the label: the probability itself
