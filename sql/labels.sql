@@ -98,53 +98,72 @@ explained as (
     from events
 ),
 
-incident as (
+-- One decision per cell (`reason_kind`); the value and the reason text follow from it. Incident kinds: prevalent,
+-- unconfirmed_before, no_baseline, onset, unconfirmed_in_horizon, censored, not_tested_after, no_onset.
+incident_kind as (
     select
         *,
         case
-            when event_day < $as_of then null
-            when latest_before_abnormal then null
-            when measured and $require_baseline and last_test_before is null then null
-            when event_day < $horizon_end then 1
-            when latest_in_horizon_abnormal then null
-            when last_day is null or last_day < $horizon_end then null
-            when measured and (last_test is null or last_test < $as_of) then null
-            else 0
-        end as value,
-        case
-            when event_day < $as_of then 'positive at baseline: ' || event_reason
-            when latest_before_abnormal
+            when event_day < $as_of then 'prevalent'
+            when latest_before_abnormal then 'unconfirmed_before'
+            when measured and $require_baseline and last_test_before is null then 'no_baseline'
+            when event_day < $horizon_end then 'onset'
+            when latest_in_horizon_abnormal then 'unconfirmed_in_horizon'
+            when last_day is null or last_day < $horizon_end then 'censored'
+            when measured and (last_test is null or last_test < $as_of) then 'not_tested_after'
+            else 'no_onset'
+        end as reason_kind
+    from explained
+),
+
+incident as (
+    select
+        *,
+        case reason_kind when 'onset' then 1 when 'no_onset' then 0 end as value,
+        case reason_kind
+            when 'prevalent' then 'positive at baseline: ' || event_reason
+            when 'unconfirmed_before'
                 then 'latest reading before as-of (' || abnormal_before || ') abnormal, unconfirmed'
-            when measured and $require_baseline and last_test_before is null then 'no test before as-of'
-            when event_day < $horizon_end then 'onset: ' || event_reason
-            when latest_in_horizon_abnormal
+            when 'no_baseline' then 'no test before as-of'
+            when 'onset' then 'onset: ' || event_reason
+            when 'unconfirmed_in_horizon'
                 then 'abnormal reading(s) from ' || abnormal_in_horizon || ', not confirmed'
-            when last_day is null or last_day < $horizon_end
+            when 'censored'
                 then 'followed to ' || coalesce(last_day::varchar, 'never') || ', before the horizon ends'
-            when measured and (last_test is null or last_test < $as_of) then 'not tested after as-of'
+            when 'not_tested_after' then 'not tested after as-of'
             else 'no onset; followed to ' || last_day
                 || case when measured then ', last tested ' || last_test else '' end
         end as reason
+    from incident_kind
+),
+
+-- Screen kinds: positive, screen_positive, no_diagnosis, normal_reading, not_tested.
+screen_kind as (
+    select
+        *,
+        case
+            when event_day < $as_of then 'positive'
+            when latest_abnormal then 'screen_positive'
+            when not measured then 'no_diagnosis'
+            when last_test_in_lookback is not null then 'normal_reading'
+            else 'not_tested'
+        end as reason_kind
     from explained
 ),
 
 screen as (
     select
         *,
-        case
-            when event_day < $as_of then 1
-            when latest_abnormal then 1
-            when not measured then 0
-            when last_test_in_lookback is not null then 0
-        end as value,
-        case
-            when event_day < $as_of then 'positive: ' || event_reason
-            when latest_abnormal then 'screen-positive reading on ' || last_test_in_lookback
-            when not measured then 'no diagnosis'
-            when last_test_in_lookback is not null then 'normal reading on ' || last_test_in_lookback
+        case when reason_kind in ('positive', 'screen_positive') then 1
+            when reason_kind in ('no_diagnosis', 'normal_reading') then 0 end as value,
+        case reason_kind
+            when 'positive' then 'positive: ' || event_reason
+            when 'screen_positive' then 'screen-positive reading on ' || last_test_in_lookback
+            when 'no_diagnosis' then 'no diagnosis'
+            when 'normal_reading' then 'normal reading on ' || last_test_in_lookback
             else 'not tested in the look-back window'
         end as reason
-    from explained
+    from screen_kind
 ),
 
 final as (
@@ -159,6 +178,7 @@ final as (
             case when $mode = 'screen' and event_day is null then last_test_in_lookback end, event_day
         ) end as event_date,
         reason,
+        reason_kind,  -- the reason's category (not stored in `label`)
         last_day as followed_to  -- the person's last record of any kind (censoring; not stored in `label`)
     from (select * from incident where $mode = 'incident' union all select * from screen where $mode = 'screen')
 )

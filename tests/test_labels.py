@@ -111,6 +111,26 @@ def test_incident_t2d(archive):
     assert value["normal"] == 0
 
 
+def test_reason_kind_names_each_decision(archive):
+    """follow_up_evidence reads the kind, never the reason text: each decision has one kind in both modes."""
+    con = connect(archive.db_path)
+    try:
+        incident = build_labels(con, as_of=AS_OF, mode="incident", settings=archive)
+        screen = build_labels(con, as_of=AS_OF, mode="screen", settings=archive)
+    finally:
+        con.close()
+    kind = {p: k for p, t, k in incident.select("person_id", "task", "reason_kind").iter_rows() if t == "t2d"}
+    assert (kind["dx_before"], kind["onset_in"], kind["onset_after"], kind["single_high"]) == (
+        "prevalent", "onset", "no_onset", "unconfirmed_in_horizon")
+    assert (kind["short_follow"], kind["no_baseline"], kind["screen_single"]) == (
+        "censored", "no_baseline", "unconfirmed_before")
+    for frame, positive, negative in ((incident, {"onset"}, {"no_onset"}),
+                                      (screen, {"positive", "screen_positive"}, {"no_diagnosis", "normal_reading"})):
+        assert set(frame.filter(pl.col("value") == 1)["reason_kind"]) <= positive
+        assert set(frame.filter(pl.col("value") == 0)["reason_kind"]) <= negative
+        assert not set(frame.filter(pl.col("value").is_null())["reason_kind"]) & (positive | negative)
+
+
 def test_screen_mode_counts_a_single_reading(archive):
     got = labels_for(archive, mode="screen")
     assert got[("screen_single", "t2d")][0] == 1 and "screen-positive" in got[("screen_single", "t2d")][1]
@@ -198,17 +218,17 @@ def test_follow_up_evidence_of_missing_incident_labels():
     from chronic.clinical.labels import follow_up_evidence
 
     as_of = date(2023, 1, 1)  # 3-year horizon: 1,096 days
-    rows = [  # person, strict value, strict reason, relaxed value, followed_to
-        ("prev", None, "positive at baseline: diagnosis E11.9 on 2022-05-01", None, date(2026, 3, 1)),
-        ("unsure", None, "latest reading before as-of (2022-12-01) abnormal, unconfirmed", None, date(2026, 3, 1)),
-        ("nb_neg", None, "no test before as-of", 0, date(2026, 3, 1)),
-        ("nb_pos", None, "no test before as-of", 1, date(2026, 3, 1)),
-        ("censored", None, "followed to 2024-01-01, before the horizon ends", None, date(2024, 1, 1)),
-        ("untested", None, "not tested after as-of", None, date(2026, 3, 1)),
-    ] + [(f"neg{i}", 0, "no onset", 0, date(2026, 3, 1)) for i in range(16)] + [
-        ("pos0", 1, "onset: drug", 1, date(2026, 3, 1)), ("pos1", 1, "onset: drug", 1, date(2026, 3, 1))]
+    rows = [  # person, strict value, strict reason kind, relaxed value, followed_to
+        ("prev", None, "prevalent", None, date(2026, 3, 1)),
+        ("unsure", None, "unconfirmed_before", None, date(2026, 3, 1)),
+        ("nb_neg", None, "no_baseline", 0, date(2026, 3, 1)),
+        ("nb_pos", None, "no_baseline", 1, date(2026, 3, 1)),
+        ("censored", None, "censored", None, date(2024, 1, 1)),
+        ("untested", None, "not_tested_after", None, date(2026, 3, 1)),
+    ] + [(f"neg{i}", 0, "no_onset", 0, date(2026, 3, 1)) for i in range(16)] + [
+        ("pos0", 1, "onset", 1, date(2026, 3, 1)), ("pos1", 1, "onset", 1, date(2026, 3, 1))]
     strict = pl.DataFrame({"person_id": [r[0] for r in rows], "task": "t2d", "value": [r[1] for r in rows],
-                           "reason": [r[2] for r in rows], "followed_to": [r[4] for r in rows]},
+                           "reason_kind": [r[2] for r in rows], "followed_to": [r[4] for r in rows]},
                           schema_overrides={"value": pl.Int8})
     relaxed = strict.with_columns(pl.Series("value", [r[3] for r in rows], dtype=pl.Int8))
     ev = {p: e for p, _, e in follow_up_evidence(strict, relaxed, as_of=as_of, horizon_years=3).iter_rows()}

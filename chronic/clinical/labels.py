@@ -42,7 +42,9 @@ def build_labels(
     settings: Settings | None = None,
 ) -> pl.DataFrame:
     """One row per person x task: `person_id, clinic_id, task, as_of, mode, horizon_years, value, event_date, reason,
-    followed_to` (the person's last record of any kind: how far they were followed)."""
+    reason_kind, followed_to`. `reason_kind` is the reason's category (sql/labels.sql lists them: e.g.
+    `no_baseline`, `censored`), `followed_to` the person's last record of any kind (how far they were followed);
+    neither is stored in `label`."""
     if mode not in ("incident", "screen"):
         raise ValueError(f"mode must be 'incident' or 'screen', not {mode!r}")
     settings = settings or Settings()
@@ -71,7 +73,7 @@ def build_labels(
     return labels.with_columns(
         pl.lit(horizon if mode == "incident" else None, dtype=pl.Float64).alias("horizon_years")
     ).select("person_id", "clinic_id", "task", "as_of", "mode", "horizon_years", "value", "event_date", "reason",
-             "followed_to")
+             "reason_kind", "followed_to")
 
 
 def egfr_readings(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -93,7 +95,7 @@ def write_labels(con: duckdb.DuckDBPyConnection, labels: pl.DataFrame) -> int:
     """Replace the labels of the same as-of date, mode and horizon in the `label` table (one transaction)."""
     con.execute("begin transaction")
     try:
-        con.register("new_labels", labels.drop("followed_to", strict=False).to_arrow())
+        con.register("new_labels", labels.drop("reason_kind", "followed_to", strict=False).to_arrow())
         con.execute(sql("replace_labels"))
         con.unregister("new_labels")
         con.execute("commit")
@@ -126,16 +128,16 @@ def summarise(labels: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-#: How each kind of missing incident label (by the start of its reason, sql/labels.sql) is treated as evidence.
-_NOT_AT_RISK = ("positive at baseline", "latest reading before as-of")  # (maybe) prevalent: never pseudo-labelled
-_NO_BASELINE = "no test before as-of"
-_CENSORED = "followed to"
+#: The kinds of missing incident label (`reason_kind`, sql/labels.sql) that follow_up_evidence treats apart.
+_NOT_AT_RISK = ("prevalent", "unconfirmed_before")  # (maybe) prevalent: never pseudo-labelled
+_NO_BASELINE = "no_baseline"
+_CENSORED = "censored"
 
 
 def onset_counts(strict: pl.DataFrame, relaxed: pl.DataFrame) -> pl.DataFrame:
     """Per task: onsets and labels among the tested (`strict`) and, by the relaxed labels, among the people with no
     test before as-of. Sums over clinics are the counts of all of them (the Dask dataset adds them up)."""
-    untested = relaxed.join(strict.filter(pl.col("reason").str.starts_with(_NO_BASELINE)).select("person_id", "task"),
+    untested = relaxed.join(strict.filter(pl.col("reason_kind") == _NO_BASELINE).select("person_id", "task"),
                             on=["person_id", "task"], how="semi")
     tested = strict.group_by("task").agg(tested_onsets=pl.col("value").sum().cast(pl.Int64),
                                          tested=pl.col("value").count().cast(pl.Int64))
@@ -176,18 +178,18 @@ def follow_up_evidence(strict: pl.DataFrame, relaxed: pl.DataFrame, *, as_of: da
     log_odds = (lambda c: (c / (1 - c)).log())  # noqa: E731
     rates = rates.with_columns(pos_lr=log_odds(pl.col("q")) - log_odds(pl.col("r_tested")))
     rel = relaxed.select("person_id", "task", pl.col("value").alias("rel_value"),
-                         pl.col("reason").alias("rel_reason"))
+                         pl.col("reason_kind").alias("rel_kind"))
     cells = (strict.filter(pl.col("value").is_null())
              .join(rel, on=["person_id", "task"], how="left")
              .join(rates.select("task", "pos_lr"), on="task", how="left"))
-    no_baseline = pl.col("reason").str.starts_with(_NO_BASELINE)
-    reason = pl.when(no_baseline).then(pl.col("rel_reason")).otherwise(pl.col("reason"))
+    no_baseline = pl.col("reason_kind") == _NO_BASELINE
+    kind = pl.when(no_baseline).then(pl.col("rel_kind")).otherwise(pl.col("reason_kind"))
     followed = ((pl.col("followed_to") - pl.lit(as_of)).dt.total_days() / h_days).clip(0.0, 1.0)
     evidence = (
-        pl.when(pl.any_horizontal(*(pl.col("reason").str.starts_with(k) for k in _NOT_AT_RISK))).then(float("nan"))
+        pl.when(pl.col("reason_kind").is_in(_NOT_AT_RISK)).then(float("nan"))
         .when(no_baseline & (pl.col("rel_value") == 0)).then(float("-inf"))
         .when(no_baseline & (pl.col("rel_value") == 1)).then(pl.col("pos_lr"))
-        .when(reason.str.starts_with(_CENSORED) & pl.col("followed_to").is_not_null())
+        .when((kind == _CENSORED) & pl.col("followed_to").is_not_null())
         .then((1.0 - followed).log())
         .otherwise(0.0)
     )

@@ -421,31 +421,43 @@ def _home_units(dtype_: str, omh: np.ndarray, alt: np.ndarray) -> np.ndarray:
 
 
 def _lifestyle(rng: np.random.Generator, p: People, window: Window) -> Lifestyle:
-    """Smoking, exercise and diet answers at some visits (smoking status follows quitting)."""
+    """Smoking, exercise and diet answers from lifestyle questionnaires (smoking status follows quitting).
+
+    A questionnaire is one form filled in at one visit: its items share an instant, and a person who answers one
+    item usually answers the others (item non-response is drawn per item, per form). Why not one independent
+    process per item: that made a person with every item of a multi-item score (FINDRISC asks activity and diet)
+    rare by construction (1 % of people within a 3-year look-back), which real check-up questionnaires are not.
+    """
     n = p.n
     Y = window.years
     parts: list[tuple[np.ndarray, np.ndarray, int, np.ndarray]] = []  # (people, seconds, item, value)
 
-    def asked(share: float, rate: float) -> tuple[np.ndarray, np.ndarray]:
-        """People asked at least once (share), at a first time and at Poisson repeats."""
-        has = rng.random(n) < share
-        ri, rt = _poisson(rng, np.where(has, rate, 0.0), np.zeros(n), np.full(n, Y))
-        first = np.flatnonzero(has)
-        return np.concatenate([first, ri]), np.concatenate([rng.random(len(first)) * Y, rt])
+    # forms: 85 % of people fill one in at least once (a first form at a uniform time), then ~1 every 4 years
+    has = rng.random(n) < 0.85
+    ri, rt = _poisson(rng, np.where(has, 0.25, 0.0), np.zeros(n), np.full(n, Y))
+    first = np.flatnonzero(has)
+    fi = np.concatenate([first, ri])
+    ft = np.concatenate([rng.random(len(first)) * Y, rt])
+    fsec = _sec(rng, ft, window, 8.5, 16.5)
 
-    si, st = asked(0.8, 0.3)
+    def answered(share: float) -> np.ndarray:
+        """Forms on which an item group was answered."""
+        return rng.random(len(fi)) < share
+
+    s = answered(0.95)
+    si, st = fi[s], ft[s]
     quit_t = p.quit_t[si]
     smoke = np.where((p.smoke[si] == 2) & (st >= np.nan_to_num(quit_t, nan=np.inf)), 1, p.smoke[si])
-    parts.append((si, _sec(rng, st, window, 8.5, 16.5), 0, smoke.astype(float)))
-    ai, at = asked(0.6, 0.15)
-    asec = _sec(rng, at, window, 8.5, 16.5)  # days and minutes are asked together: same instant
+    parts.append((si, fsec[s], 0, smoke.astype(float)))
+    a = answered(0.75)  # days and minutes are one question pair: answered together
+    ai = fi[a]
     days = np.clip(p.ex_days[ai] + rng.integers(-1, 2, len(ai)) * (rng.random(len(ai)) < 0.3), 0, 7)
-    parts.append((ai, asec, 1, days.astype(float)))
-    parts.append((ai, asec, 2, np.where(days == 0, 0, p.ex_min[ai]).astype(float)))
-    di = np.flatnonzero(rng.random(n) < 0.5)
-    dsec = _sec(rng, rng.random(len(di)) * Y, window, 8.5, 16.5)
-    parts.append((di, dsec, 3, p.veg[di].astype(float)))
-    parts.append((di, dsec, 4, p.salt[di].astype(float)))
+    parts.append((ai, fsec[a], 1, days.astype(float)))
+    parts.append((ai, fsec[a], 2, np.where(days == 0, 0, p.ex_min[ai]).astype(float)))
+    d = answered(0.7)
+    di = fi[d]
+    parts.append((di, fsec[d], 3, p.veg[di].astype(float)))
+    parts.append((di, fsec[d], 4, p.salt[di].astype(float)))
     return Lifestyle(
         pidx=np.concatenate([x[0] for x in parts]).astype(np.int32),
         sec=np.concatenate([x[1] for x in parts]),
