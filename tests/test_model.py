@@ -111,10 +111,12 @@ def test_shared_only_pseudo_labels_leave_the_task_stages_to_real_labels():
 
 
 def test_task_self_training_keeps_the_shared_trees_and_changes_only_accepted_tasks():
-    X, Y = _toy(3000, seed=1, missing=0.7)
+    X, truth = _toy(3000, seed=1, missing=0.0)
+    _, Y = _toy(3000, seed=1, missing=0.95)  # the same labels, 95 % hidden
+    E = np.zeros_like(Y)  # the follow-up knows task 0's hidden labels; nothing about the others
+    E[:, 0] = np.where(np.isnan(Y[:, 0]), np.where(truth[:, 0] == 1, np.inf, -np.inf), 0.0)
     sup = SMTGBDTClassifier(self_training_rounds=0, **FAST).fit(X, Y)
-    st = SMTGBDTClassifier(pseudo_stages="task", pseudo_labels="hard", pseudo_confidence=0.8, pseudo_weight=0.3,
-                            **FAST).fit(X, Y)
+    st = SMTGBDTClassifier(pseudo_stages="task", **FAST).fit(X, Y, evidence=E)
     np.testing.assert_array_equal(sup._shared_margin(sup.shared_booster_, X, 3),
                                   st._shared_margin(st.shared_booster_, X, 3))
     accepted = st.history_[1]["tasks_accepted"]
@@ -145,6 +147,16 @@ def test_a_task_keeps_its_self_trained_stage_only_for_a_clear_validation_gain():
     rare = np.where(np.isfinite(Y), 0.0, np.nan)
     rare[:5, 0] = 1.0  # five positives: a fall on them and the negatives is not judged
     assert clear_gain(loss_gain_sums(rare, teacher, np.where(rare == 1, 0.3, -0.3))) == [False, False, False]
+
+
+def test_the_gate_asks_more_of_each_task_when_it_tests_more_tasks():
+    from chronic.model.smt_gbdt import clear_gain
+
+    d = np.random.default_rng(0).normal(0, 1, 1000)
+    d = (d - d.mean()) / d.std(ddof=1) + 2.3 / np.sqrt(1000)  # per-person falls with sd 1: z = 2.3
+    one = np.array([[d.sum()], [(d * d).sum()], [1000], [50]])
+    assert clear_gain(one) == [True]  # one task: z 2.3 > 1.96
+    assert clear_gain(np.repeat(one, 6, axis=1)) == [False] * 6  # six tasks: each needs 2.64
 
 
 def test_follow_up_evidence_steers_pseudo_labels_and_keeps_people_not_at_risk_out():

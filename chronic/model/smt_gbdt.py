@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.stats import norm
 import xgboost as xgb
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -74,8 +75,9 @@ def task_balance(W: np.ndarray) -> np.ndarray:
     return out
 
 
-#: How many standard errors a task's validation loss must fall by before its self-trained stage is kept.
-GAIN_Z = 2.0
+#: The chance, over all tasks of one fit together, that the gate keeps a stage whose validation gain is chance
+#: alone (one-sided; Bonferroni over the tasks: with six tasks a stage needs a fall of 2.64 standard errors).
+GAIN_ALPHA = 0.025
 #: Validation positives a task needs before its self-trained stage can be judged at all.
 GAIN_MIN_POSITIVES = 10
 
@@ -93,11 +95,12 @@ def loss_gain_sums(Y: np.ndarray, margin_teacher: np.ndarray, margin_student: np
     return np.stack([d.sum(axis=0), (d * d).sum(axis=0), ok.sum(axis=0), (ok & (y == 1)).sum(axis=0)])
 
 
-def clear_gain(sums: np.ndarray, z: float = GAIN_Z, min_positives: int = GAIN_MIN_POSITIVES, *,
+def clear_gain(sums: np.ndarray, alpha: float = GAIN_ALPHA, min_positives: int = GAIN_MIN_POSITIVES, *,
                undecided: bool = False) -> list[bool]:
-    """Per task: did the validation loss fall by more than `z` standard errors of the paired per-person fall, on
-    at least `min_positives` validation positives? A task with fewer validation positives cannot be judged: it
-    gets `undecided` if its loss did not rise (and False if it did).
+    """Per task: did the validation loss fall by more than z standard errors of the paired per-person fall, on
+    at least `min_positives` validation positives? z is the one-sided normal quantile of `alpha` shared by the
+    tasks (Bonferroni). A task with fewer validation positives cannot be judged: it gets `undecided` if its loss
+    did not rise (and False if it did).
 
     Why not merely "fell": with a handful of validation positives a task's loss moves by chance, and a gate that
     keeps any fall kept harmful stages (bench/label_scarcity.py at 5 % of labels: dyslipidemia -0.020, chd -0.026).
@@ -109,8 +112,12 @@ def clear_gain(sums: np.ndarray, z: float = GAIN_Z, min_positives: int = GAIN_MI
     the validation people are too few to judge them they are kept if the loss did not rise at all
     (``SMTGBDTClassifier.fit(evidence=...)``). "Did not clearly rise" (beyond two standard errors) kept
     dyslipidemia's and ckd's stages at 5 % of labels for -0.015 and -0.011 held-out AUROC (bench/label_scarcity.py).
+    Why shared by the tasks: six tasks tested at two standard errors each keep some stage on chance alone in about
+    one fit of eight; at 2 SE a CKD stage passed with z = 2.22 on 22 validation positives and cost -0.011 [-0.022,
+    -0.002] held-out AUROC (50,000 people, all labels; docs/model.md).
     """
     total, squares, n, positives = sums
+    z = float(norm.ppf(1.0 - alpha / max(len(total), 1)))
     out = []
     for s, q, k, pos in zip(total, squares, n, positives, strict=True):
         if k < 2:
@@ -186,7 +193,7 @@ class SMTGBDTClassifier(ClassifierMixin, BaseEstimator):
         as a pseudo-label. Soft, because the evidence of an onset that may be a prevalent case is a probability.
     pseudo_stages : where pseudo-labels go. ``"task"`` (default): the shared trees stay the supervised fit's and
         each task stage is refitted with pseudo-labels, kept per task only if that task's validation loss falls by
-        more than ``GAIN_Z`` standard errors — a task the pseudo-labels hurt stays as it was; a task with fewer
+        more than the standard errors ``GAIN_ALPHA`` asks for — a task the pseudo-labels hurt stays as it was; a task with fewer
         than ``GAIN_MIN_POSITIVES`` validation positives keeps it only with evidence (see :func:`clear_gain`;
         bench/label_scarcity.py; docs/model.md). ``"all"``: the
         whole model is refitted and kept if the mean validation loss falls. ``"shared"``: only the shared trees
