@@ -10,7 +10,10 @@ the training report, on all people: K times the positives, the same metrics, CIs
 
     python bench/crossfit_scores.py --data-dir DATA [--folds 5] [--as-of 2022-06-30] [--mode incident]
 
-Writes bench/results/crossfit_scores.json (same "tasks" shape as the training report) and prints the comparison.
+Writes bench/results/crossfit_scores.json (same "tasks" shape as the training report) and prints the comparison:
+per score, model and score AUROC, the difference with its paired CI, the PPV ratio at the score's sensitivity, the
+model's specificity there ("spec") and the specificity 2x the score's PPV would need ("for 2x"; "-" when 2x the
+PPV is above 1), so a missed 2x bar shows how far off it is.
 """
 
 from __future__ import annotations
@@ -74,8 +77,14 @@ def summary_rows(tasks: dict[str, Any]) -> list[dict[str, Any]]:
                              res["auroc"] + res["auroc_diff"], 4), "auroc_score": res.get("auroc"),
                          "auroc_diff": res.get("auroc_diff"), "ci": [lo, hi],
                          "auroc_beaten": lo is not None and lo > 0, "ppv_ratio": res.get("ppv_ratio"),
-                         "ppv_2x": res.get("ppv_ratio") is not None and res["ppv_ratio"] >= 2.0})
+                         "ppv_2x": res.get("ppv_ratio") is not None and res["ppv_ratio"] >= 2.0,
+                         "specificity_model": res.get("model_specificity_at_same_sensitivity"),
+                         "specificity_needed_2x": res.get("specificity_needed_for_2x_ppv")})
     return rows
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -112,14 +121,15 @@ def main(argv: list[str] | None = None) -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=float))
-    print(f"{'task':14} {'score':18} {'n':>6} {'pos':>5} {'model':>6} {'score':>6} {'diff [95% CI]':>24} {'PPV x':>6}")
+    print(f"{'task':14} {'score':18} {'n':>6} {'pos':>5} {'model':>6} {'score':>6} {'diff [95% CI]':>24} {'PPV x':>6}"
+          f" {'spec':>6} {'for 2x':>6}")
     for r in rows:
         ci = "[" + ", ".join("-" if v is None else f"{v:+.3f}" for v in r["ci"]) + "]"
         diff = "-" if r["auroc_diff"] is None else f"{r['auroc_diff']:+.3f}"
         ratio = "-" if r["ppv_ratio"] is None else f"{r['ppv_ratio']:.2f}"
         print(f"{r['task']:14} {r['score']:18} {r['n'] or 0:>6} {r['positives'] or 0:>5} "
               f"{(r['auroc_model'] or float('nan')):6.3f} {(r['auroc_score'] or float('nan')):6.3f} "
-              f"{diff + ' ' + ci:>24} {ratio:>6}")
+              f"{diff + ' ' + ci:>24} {ratio:>6} {_fmt(r['specificity_model']):>6} {_fmt(r['specificity_needed_2x']):>6}")
     for task, entry in tasks.items():
         lg = entry["models"].get("single_task_lgbm", {}).get("smt_gbdt_minus_this")
         if lg:

@@ -25,6 +25,7 @@ from chronic.evaluation import (
     plot_roc,
     ppv_at_sensitivity,
     roc_points,
+    specificity_for_ppv,
     task_metrics,
 )
 
@@ -225,9 +226,28 @@ def test_compare_to_score_hand_made_ppv_ratio() -> None:
     assert out["model_ppv_at_same_sensitivity"] == 1.0 and out["ppv_ratio"] == 2.5
     assert out["auroc"] == round(roc_auc_score(y[:10], score[:10]), 4)
     assert out["auroc_diff"] == round(roc_auc_score(y[:10], model[:10]) - roc_auc_score(y[:10], score[:10]), 4)
+    # Specificity: the score flags 3 of the 6 non-cases; the model at its threshold 0.8 none. A PPV of 2 x 0.4 at
+    # 2 cases found allows 2 (1 / 0.8 - 1) = 0.5 non-cases flagged: specificity 1 - 0.5 / 6.
+    assert out["specificity"] == 0.5 and out["model_specificity_at_same_sensitivity"] == 1.0
+    assert out["specificity_needed_for_2x_ppv"] == round(1 - 0.5 / 6, 4)
     assert list(out) == ["auroc", "cutoff", "sensitivity", "ppv", "model_ppv_at_same_sensitivity", "ppv_ratio",
-                         "auroc_diff", "auroc_diff_ci", "n", "positives"]
+                         "auroc_diff", "auroc_diff_ci", "n", "positives", "specificity",
+                         "model_specificity_at_same_sensitivity", "specificity_needed_for_2x_ppv"]
     assert json.loads(json.dumps(out)) == out
+
+
+def test_the_specificity_a_ppv_needs_and_a_ppv_no_specificity_gives() -> None:
+    """A cut-off whose PPV is above 1/2 has no 2x: no specificity reaches a PPV above 1 (the eGFR < 60 case)."""
+    y = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    # sensitivity 1/2 finds 1 case; a PPV of 1/3 allows 2 non-cases of 8 flagged, 1/1 allows none
+    assert specificity_for_ppv(y, 0.5, 1 / 3) == pytest.approx(1 - 2 / 8)
+    assert specificity_for_ppv(y, 0.5, 1.0) == pytest.approx(1.0)
+    assert specificity_for_ppv(y, 0.5, 1.2) is None and specificity_for_ppv(y, None, 0.5) is None
+    score = np.array([5.0, 1.0, 4.0, 0, 0, 0, 0, 0, 0, 0])
+    out = compare_to_score(y, score, score, score >= 4, cutoff=4.0, n_boot=20)
+    assert out["ppv"] == 0.5 and out["specificity_needed_for_2x_ppv"] == 1.0  # a perfect ranking just reaches it
+    out = compare_to_score(y, score, score, score >= 5, cutoff=5.0, n_boot=20)
+    assert out["ppv"] == 1.0 and out["specificity_needed_for_2x_ppv"] is None
 
 
 def test_paired_ci_excludes_zero_when_model_is_clearly_better() -> None:

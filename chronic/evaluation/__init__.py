@@ -17,6 +17,7 @@ from chronic.evaluation.metrics import (
     paired_auroc_diff,
     ppv_at_sensitivity,
     roc_points,
+    specificity_for_ppv,
     task_metrics,
 )
 from chronic.evaluation.plots import plot_calibration, plot_decision_curve, plot_roc
@@ -36,5 +37,6 @@ __all__ = [
     "plot_roc",
     "ppv_at_sensitivity",
     "roc_points",
+    "specificity_for_ppv",
     "task_metrics",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "decision_curve",
     "ppv_at_sensitivity",
     "roc_points",
+    "specificity_for_ppv",
     "task_metrics",
 ]
 
@@ -453,7 +454,10 @@ def compare_to_score(
     keep = np.isfinite(sa)
     ya, pm, sa, high = ya[keep], pm[keep], sa[keep], hr[keep].astype(bool)
     sensitivity, ppv = _score_operating_point(ya, high)
-    model_ppv = ppv_at_sensitivity(ya, pm, sensitivity)[0] if sensitivity else None
+    model_ppv = model_spec = None
+    if sensitivity:
+        model_ppv, threshold = ppv_at_sensitivity(ya, pm, sensitivity)
+        model_spec = _specificity(ya, pm >= threshold)
     ratio = model_ppv / ppv if model_ppv is not None and ppv else None
     score_auroc = diff = None
     diff_ci: list[float | None] = [None, None]
@@ -472,7 +476,32 @@ def compare_to_score(
         "auroc_diff_ci": diff_ci,
         "n": int(ya.size),
         "positives": int(ya.sum()),
+        "specificity": _round(_specificity(ya, high)),
+        "model_specificity_at_same_sensitivity": _round(model_spec),
+        "specificity_needed_for_2x_ppv": _round(specificity_for_ppv(ya, sensitivity, 2 * ppv) if ppv else None),
     }
+
+
+def _specificity(y: FloatArray, flagged: NDArray[np.bool_]) -> float | None:
+    negatives = float((1 - y).sum())
+    return 1.0 - float(((1 - y) * flagged).sum()) / negatives if negatives else None
+
+
+def specificity_for_ppv(y: ArrayLike, sensitivity: float | None, ppv: float) -> float | None:
+    """The specificity an operating point at `sensitivity` needs for a PPV of `ppv` on the cases and non-cases of
+    `y` (None if no specificity gives it: `ppv` above 1, or no non-cases).
+
+    Why in the report: "2x the score's PPV at the score's sensitivity" is a bar whose height depends on the score's
+    cut-off, not only on the model. From PPV = TP / (TP + FP) with TP = sensitivity x cases, the non-cases a model
+    may flag are TP (1 / PPV - 1); a cut-off that already flags nearly every case (Framingham hypertension >= 10 %:
+    sensitivity 0.93) or almost nobody (eGFR < 60 among people still free of CKD: PPV 0.56, so 2x is above 1)
+    asks for a specificity no realistic model has, and this number says so next to the ratio.
+    """
+    ya = _labels(y)
+    cases, non_cases = float(ya.sum()), float((1 - ya).sum())
+    if sensitivity is None or not 0 < ppv <= 1 or not non_cases:
+        return None
+    return 1.0 - sensitivity * cases * (1.0 / ppv - 1.0) / non_cases
 
 
 # ----------------------------------------------------------------------------------------- decision curve
