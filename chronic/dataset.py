@@ -45,22 +45,59 @@ def label_matrix(labels: pl.DataFrame, person_ids: pl.Series, tasks: tuple[str, 
     return np.column_stack([c.fill_null(np.nan).to_numpy() for c in cols]) if cols else np.empty((len(aligned), 0))
 
 
-def _incident_labels(con: duckdb.DuckDBPyConnection, *, as_of: date, horizon_years: float | None,
-                     settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Incident labels, and the same without the baseline-test requirement (what the untested's follow-up says)."""
-    strict = build_labels(con, as_of=as_of, mode="incident", horizon_years=horizon_years, settings=settings)
-    relaxed = strict
-    if settings.incident_requires_baseline_test:
-        relaxed = build_labels(con, as_of=as_of, mode="incident", horizon_years=horizon_years,
-                               settings=settings.model_copy(update={"incident_requires_baseline_test": False}))
-    return strict, relaxed
+@dataclass(frozen=True)
+class LabelledArchive:
+    """An archive's fields and labels at `as_of`, before the follow-up evidence of the missing labels.
+
+    Why a step of its own: the evidence needs the onset counts of the whole population, and on Dask each clinic's
+    archive is labelled on its own worker: the labels are built once, the clinics' counts summed, and the evidence
+    added with those (`finish_dataset`).
+    """
+
+    fields: pl.DataFrame
+    labels: pl.DataFrame
+    relaxed: pl.DataFrame | None  # incident mode: the labels without the baseline-test requirement
+    as_of: date
+    mode: Mode
+    horizon_years: float
+
+    def onset_counts(self) -> pl.DataFrame:
+        """`chronic.clinical.labels.onset_counts` of this archive (one clinic's on a Dask worker: they add up)."""
+        if self.relaxed is None:
+            raise ValueError("onset counts are those of incident labels; this archive is labelled in screen mode")
+        return onset_counts(self.labels, self.relaxed)
 
 
-def incident_onset_counts(con: duckdb.DuckDBPyConnection, *, as_of: date, horizon_years: float | None = None,
-                          settings: Settings | None = None) -> pl.DataFrame:
-    """`chronic.clinical.labels.onset_counts` of the archive (one clinic's on a Dask worker: they add up)."""
-    return onset_counts(*_incident_labels(con, as_of=as_of, horizon_years=horizon_years,
-                                          settings=settings or Settings()))
+def label_archive(con: duckdb.DuckDBPyConnection, *, as_of: date, mode: Mode = "incident",
+                  horizon_years: float | None = None, settings: Settings | None = None) -> LabelledArchive:
+    """Fields and labels of every person in the archive at `as_of` (incident mode: also the relaxed labels, what
+    the follow-up of people without a baseline test says)."""
+    from chronic.features import build_fields
+
+    settings = settings or Settings()
+    fields = build_fields(con, as_of, lookback_days=settings.lookback_days).sort("person_id")
+    labels = build_labels(con, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings)
+    relaxed = None
+    if mode == "incident":
+        relaxed = labels
+        if settings.incident_requires_baseline_test:
+            relaxed = build_labels(con, as_of=as_of, mode=mode, horizon_years=horizon_years,
+                                   settings=settings.model_copy(update={"incident_requires_baseline_test": False}))
+    return LabelledArchive(fields=fields, labels=labels, relaxed=relaxed, as_of=as_of, mode=mode,
+                           horizon_years=settings.horizon_years if horizon_years is None else horizon_years)
+
+
+def finish_dataset(archive: LabelledArchive, counts: pl.DataFrame | None = None) -> Dataset:
+    """The `Dataset` of a labelled archive; in incident mode with the follow-up evidence of the missing labels,
+    from the onset `counts` of the whole population if the archive is one clinic's (else its own)."""
+    ids = archive.fields["person_id"]
+    evidence = None
+    if archive.mode == "incident":
+        ev = follow_up_evidence(archive.labels, archive.relaxed, as_of=archive.as_of, counts=counts,
+                                horizon_years=archive.horizon_years)
+        evidence = label_matrix(ev.rename({"evidence": "value"}), ids)
+    return Dataset(fields=archive.fields, Y=label_matrix(archive.labels, ids), tasks=TASKS, as_of=archive.as_of,
+                   mode=archive.mode, evidence=evidence)
 
 
 def build_dataset(
@@ -70,24 +107,10 @@ def build_dataset(
     mode: Mode = "incident",
     horizon_years: float | None = None,
     settings: Settings | None = None,
-    counts: pl.DataFrame | None = None,
 ) -> Dataset:
     """Fields and labels of every person in the archive at `as_of`; in incident mode also the follow-up evidence
-    of the missing labels, with the onset `counts` of the whole population if this archive is one clinic's."""
-    from chronic.features import build_fields
-
-    settings = settings or Settings()
-    fields = build_fields(con, as_of, lookback_days=settings.lookback_days).sort("person_id")
-    evidence = None
-    if mode == "incident":
-        labels, relaxed = _incident_labels(con, as_of=as_of, horizon_years=horizon_years, settings=settings)
-        ev = follow_up_evidence(labels, relaxed, as_of=as_of, counts=counts,
-                                horizon_years=settings.horizon_years if horizon_years is None else horizon_years)
-        evidence = label_matrix(ev.rename({"evidence": "value"}), fields["person_id"])
-    else:
-        labels = build_labels(con, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings)
-    return Dataset(fields=fields, Y=label_matrix(labels, fields["person_id"]), tasks=TASKS, as_of=as_of, mode=mode,
-                   evidence=evidence)
+    of the missing labels."""
+    return finish_dataset(label_archive(con, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings))
 
 
 def person_split(clinic_ids: pl.Series | np.ndarray, *, test_size: float = 0.2, seed: int = 0) -> np.ndarray:

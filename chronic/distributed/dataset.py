@@ -16,31 +16,23 @@ import numpy as np
 import polars as pl
 
 from chronic.clinical.labels import Mode
-from chronic.dataset import Dataset, build_dataset, incident_onset_counts, person_split
+from chronic.dataset import Dataset, LabelledArchive, finish_dataset, label_archive, person_split
 from chronic.distributed.partitions import Partitions, clinic_connection
 from chronic.settings import Settings
 
 
-def clinic_dataset(parts: Partitions, clinic: str, *, as_of: date, mode: Mode, horizon_years: float | None,
-                   settings: Settings, counts: pl.DataFrame | None = None) -> Dataset:
-    """One clinic's `Dataset` (fields and labels at `as_of`), computed from its partitions; the follow-up evidence
-    of an incident dataset uses the onset `counts` of all clinics (`clinic_onset_counts`, summed)."""
+def clinic_labels(parts: Partitions, clinic: str, *, as_of: date, mode: Mode, horizon_years: float | None,
+                  settings: Settings) -> LabelledArchive:
+    """One clinic's fields and labels at `as_of` (`chronic.dataset.label_archive` on its partitions)."""
     con = clinic_connection(parts, clinic)
     try:
-        return build_dataset(con, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings,
-                             counts=counts)
+        return label_archive(con, as_of=as_of, mode=mode, horizon_years=horizon_years, settings=settings)
     finally:
         con.close()
 
 
-def clinic_onset_counts(parts: Partitions, clinic: str, *, as_of: date, horizon_years: float | None,
-                        settings: Settings) -> pl.DataFrame:
-    """One clinic's incident onset counts (`chronic.clinical.labels.onset_counts`)."""
-    con = clinic_connection(parts, clinic)
-    try:
-        return incident_onset_counts(con, as_of=as_of, horizon_years=horizon_years, settings=settings)
-    finally:
-        con.close()
+def _onset_counts(archive: LabelledArchive) -> pl.DataFrame:
+    return archive.onset_counts()
 
 
 def clinic_fields(parts: Partitions, clinic: str, *, as_of: date, settings: Settings) -> pl.DataFrame:
@@ -97,16 +89,16 @@ class DaskDataset:
 
 def dataset_on_dask(client: Any, parts: Partitions, *, as_of: date, mode: Mode = "incident",
                     horizon_years: float | None = None, settings: Settings | None = None) -> DaskDataset:
-    """Each clinic's dataset built on a worker; the split drawn over everybody as `person_split` draws it."""
+    """Each clinic's dataset built on a worker (its labels once); the split drawn over everybody as `person_split`
+    draws it."""
     settings = settings or Settings()
+    labelled = [client.submit(clinic_labels, parts, c, as_of=as_of, mode=mode, horizon_years=horizon_years,
+                              settings=settings, pure=False) for c in parts.clinics]
     counts = None
     if mode == "incident":  # the evidence's onset rates are those of all clinics, as on one machine
-        counts = (pl.concat(client.gather([client.submit(clinic_onset_counts, parts, c, as_of=as_of,
-                                                         horizon_years=horizon_years, settings=settings, pure=False)
-                                           for c in parts.clinics]))
+        counts = (pl.concat(client.gather([client.submit(_onset_counts, f, pure=False) for f in labelled]))
                   .group_by("task").agg(pl.all().sum()).sort("task"))
-    futures = [client.submit(clinic_dataset, parts, c, as_of=as_of, mode=mode, horizon_years=horizon_years,
-                             settings=settings, counts=counts, pure=False) for c in parts.clinics]
+    futures = [client.submit(finish_dataset, f, counts, pure=False) for f in labelled]
     keys = pl.concat(client.gather([client.submit(_keys, f, pure=False) for f in futures])).sort("person_id")
     keys = keys.with_columns(test=pl.Series(person_split(keys["clinic_id"], test_size=0.2, seed=settings.seed)))
     return DaskDataset(clinics=parts.clinics, parts=futures, keys=keys)
