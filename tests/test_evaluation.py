@@ -243,6 +243,7 @@ def test_the_specificity_a_ppv_needs_and_a_ppv_no_specificity_gives() -> None:
     assert specificity_for_ppv(y, 0.5, 1 / 3) == pytest.approx(1 - 2 / 8)
     assert specificity_for_ppv(y, 0.5, 1.0) == pytest.approx(1.0)
     assert specificity_for_ppv(y, 0.5, 1.2) is None and specificity_for_ppv(y, None, 0.5) is None
+    assert specificity_for_ppv(y, 0.5, 0.05) == 0.0  # flagging every non-case still gives 1 / 9 > 0.05
     score = np.array([5.0, 1.0, 4.0, 0, 0, 0, 0, 0, 0, 0])
     out = compare_to_score(y, score, score, score >= 4, cutoff=4.0, n_boot=20)
     assert out["ppv"] == 0.5 and out["specificity_needed_for_2x_ppv"] == 1.0  # a perfect ranking just reaches it

@@ -489,7 +489,7 @@ def _specificity(y: FloatArray, flagged: NDArray[np.bool_]) -> float | None:
 
 def specificity_for_ppv(y: ArrayLike, sensitivity: float | None, ppv: float) -> float | None:
     """The specificity an operating point at `sensitivity` needs for a PPV of `ppv` on the cases and non-cases of
-    `y` (None if no specificity gives it: `ppv` above 1, or no non-cases).
+    `y` (None if no specificity gives it: `ppv` above 1, or no non-cases; 0 if any does).
 
     Why in the report: "2x the score's PPV at the score's sensitivity" is a bar whose height depends on the score's
     cut-off, not only on the model. From PPV = TP / (TP + FP) with TP = sensitivity x cases, the non-cases a model
@@ -501,7 +501,7 @@ def specificity_for_ppv(y: ArrayLike, sensitivity: float | None, ppv: float) -> 
     cases, non_cases = float(ya.sum()), float((1 - ya).sum())
     if sensitivity is None or not 0 < ppv <= 1 or not non_cases:
         return None
-    return 1.0 - sensitivity * cases * (1.0 / ppv - 1.0) / non_cases
+    return max(0.0, 1.0 - sensitivity * cases * (1.0 / ppv - 1.0) / non_cases)
 
 
 # ----------------------------------------------------------------------------------------- decision curve
