@@ -340,10 +340,12 @@ def _print_features(report: dict) -> None:
 @click.option("--no-ablations", is_flag=True, help="Train SMT-GBDT only (no single-task, supervised-only, no-crosses).")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for the confidence intervals.")
+@click.option("--leave-one-clinic-out", "by_clinic", is_flag=True,
+              help="Also score each clinic with a model fitted on the other clinics (one more fit per clinic).")
 @_dask_option
 @click.pass_obj
 def train(settings: Settings, mode: str, as_of, horizon_years: float | None, report_file: Path | None,
-          no_ablations: bool, bootstrap: int, dask_address: str | None) -> None:
+          no_ablations: bool, bootstrap: int, by_clinic: bool, dask_address: str | None) -> None:
     """Train SMT-GBDT with its ablations, judge it against the clinical scores on held-out people, log it to MLflow
     and register it as `chronic-risk@challenger`.
 
@@ -353,7 +355,7 @@ def train(settings: Settings, mode: str, as_of, horizon_years: float | None, rep
     day = as_of.date() if as_of else _default_as_of(settings, mode, horizon_years)
     with _dask(settings, dask_address) as client:
         _train(settings, mode=mode, as_of=day, horizon_years=horizon_years, report_file=report_file,
-               ablations=not no_ablations, n_boot=bootstrap, dask=client)
+               ablations=not no_ablations, n_boot=bootstrap, dask=client, by_clinic=by_clinic)
 
 
 def _default_as_of(settings: Settings, mode: str, horizon_years: float | None) -> date:
@@ -367,7 +369,8 @@ def _default_as_of(settings: Settings, mode: str, horizon_years: float | None) -
 
 
 def _train(settings: Settings, *, mode: str, as_of: date, horizon_years: float | None = None,
-           report_file: Path | None = None, ablations: bool = True, n_boot: int = 1000, dask: object = None) -> dict:
+           report_file: Path | None = None, ablations: bool = True, n_boot: int = 1000, dask: object = None,
+           by_clinic: bool = False) -> dict:
     from chronic.model.run import run_training
 
     started = time.perf_counter()
@@ -375,13 +378,15 @@ def _train(settings: Settings, *, mode: str, as_of: date, horizon_years: float |
         with console.status(f"training ({mode}, as of {as_of})") as status:
             trained, path = run_training(
                 settings, as_of=as_of, mode=mode, horizon_years=horizon_years, report_file=report_file,
-                ablations=ablations, n_boot=n_boot, dask=dask,
+                ablations=ablations, n_boot=n_boot, dask=dask, by_clinic=by_clinic,
                 step=lambda s: status.update(f"training ({mode}, as of {as_of}): {s} "
                                              f"[{time.perf_counter() - started:.0f} s]"))
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")
         sys.exit(1)
     _print_train(trained.report)
+    if "leave_one_clinic_out" in trained.report:
+        _print_by_clinic(trained.report["leave_one_clinic_out"])
     m = trained.report["mlflow"]
     console.print(f"report: {path}\nMLflow run {m['run_id']}, registered {settings.model_name} version "
                   f"{m['model_version']} as @challenger ({settings.tracking_uri})")
@@ -411,6 +416,20 @@ def _print_train(report: dict) -> None:
         else:
             row += ["-", "", ""]
         t.add_row(*row)
+    console.print(t)
+
+
+def _print_by_clinic(loco: dict) -> None:
+    clinics = list(loco["clinics"])
+    t = Table(title="leave-one-clinic-out AUROC (each clinic scored by a model fitted on the others)")
+    for col in ("task", *clinics, "pooled", "calib. slope"):
+        t.add_column(col, justify="left" if col == "task" else "right", no_wrap=True)
+    for task, pooled in loco["pooled"].items():
+        cells = [loco["clinics"][c]["tasks"][task].get("auroc") for c in clinics]
+        m = pooled.get("models", {}).get("smt_gbdt", {})
+        t.add_row(task, *["" if v is None else f"{v:.3f}" for v in cells],
+                  "" if m.get("auroc") is None else f"{m['auroc']:.3f}",
+                  "" if m.get("calibration_slope") is None else f"{m['calibration_slope']:.2f}")
     console.print(t)
 
 

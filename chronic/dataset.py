@@ -154,3 +154,15 @@ def person_folds(clinic_ids: pl.Series | np.ndarray, *, n_folds: int = 5, seed: 
     folds = np.empty(len(clinics), dtype=np.int64)
     folds[order] = rank % n_folds
     return folds
+
+
+def clinic_folds(clinic_ids: pl.Series | np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Fold number of every person = their clinic's position among the sorted clinics (a missing clinic is
+    "(none)"), and those clinics.
+
+    Why: a model is deployed to clinics it was not trained on; holding out a whole clinic asks whether what it
+    learned carries over to another clinic's people, devices and coding habits, which a split by person cannot.
+    """
+    clinics = np.asarray(pl.Series(clinic_ids).fill_null("(none)").to_numpy(), dtype=object)
+    names, folds = np.unique(clinics, return_inverse=True)
+    return folds.astype(np.int64), tuple(str(n) for n in names)

@@ -483,3 +483,51 @@ def test_threshold_columns_are_cumulative_cuts_and_follow_the_leakage_rule(synth
     assert not np.isin(cols, f.shared_columns_).any()
     assert np.isin(cols, f.task_columns_["t2d"]).all()
     assert f.transform(data.fields).shape[1] == len(names)
+
+
+def test_clinic_folds_hold_out_one_whole_clinic_each():
+    from chronic.dataset import clinic_folds
+
+    folds, clinics = clinic_folds(pl.Series(["C2", "C1", None, "C2", "C1"]))
+    assert clinics == ("(none)", "C1", "C2")
+    assert folds.tolist() == [2, 1, 0, 2, 1]
+
+
+@pytest.mark.slow
+def test_leave_one_clinic_out_scores_each_clinic_with_a_model_that_never_saw_it(synthetic_archive, monkeypatch):
+    import chronic.model.train as train_module
+    from chronic.archive.db import connect
+    from chronic.dataset import build_dataset
+
+    con = connect(synthetic_archive / "chronic.duckdb", read_only=True)
+    try:
+        data = build_dataset(con, as_of=MODEL_AS_OF)
+    finally:
+        con.close()
+    clinic = data.fields["clinic_id"].to_numpy()
+    seen: list[set[str]] = []
+    original = train_module.fit_model
+
+    def spy(d, train, **kw):
+        seen.append(set(clinic[train]))
+        return original(d, train, **kw)
+
+    monkeypatch.setattr(train_module, "fit_model", spy)
+    out = train_module.leave_one_clinic_out(data, n_boot=20, crosses={"top_k": 50}, model_params=FAST)
+    every = set(clinic)
+    assert list(out["clinics"]) == sorted(every) and len(seen) == len(every) == 3
+    for fitted_on, (name, entry) in zip(seen, out["clinics"].items(), strict=True):
+        assert fitted_on == every - {name}  # the clinic scored is the one clinic its model never saw
+        assert entry["n_people"] == int((clinic == name).sum())
+        for i, task in enumerate(data.tasks):
+            assert entry["tasks"][task]["n"] == int(np.isfinite(data.Y[clinic == name, i]).sum())
+    pooled = out["pooled"]
+    scored = [t for t, e in pooled.items() if e["models"]]
+    aurocs = [pooled[t]["models"]["smt_gbdt"]["auroc"] for t in scored]
+    assert len(scored) >= 3 and np.mean(aurocs) > 0.6, dict(zip(scored, aurocs))  # it ranks in unseen clinics
+    assert pooled["t2d"]["n_test"] == int(np.isfinite(data.Y[:, 0]).sum())  # every labelled person, once
+
+    one = type(data)(fields=data.fields.with_columns(clinic_id=pl.lit("C1")), Y=data.Y, tasks=data.tasks,
+                     as_of=data.as_of, mode=data.mode, evidence=data.evidence)
+    with pytest.raises(ValueError, match="at least two clinics"):
+        train_module.leave_one_clinic_out(one)

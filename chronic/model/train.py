@@ -21,7 +21,7 @@ import polars as pl
 
 from chronic.clinical.labels import Mode
 from chronic.clinical.scores import SCORES
-from chronic.dataset import Dataset, build_dataset, person_split
+from chronic.dataset import Dataset, build_dataset, clinic_folds, person_split
 from chronic.evaluation import (
     compare_to_score,
     paired_auroc_diff,
@@ -35,7 +35,7 @@ from chronic.model.features import RiskFeatures
 from chronic.model.smt_gbdt import SMTGBDTClassifier
 from chronic.settings import Settings
 
-__all__ = ["MODELS", "Trained", "evaluate", "fit_model", "train"]
+__all__ = ["MODELS", "Trained", "evaluate", "fit_model", "leave_one_clinic_out", "train"]
 
 #: The model and its ablations, in report order.
 MODELS = ("smt_gbdt", "single_task_lgbm", "supervised_only", "no_crosses")
@@ -132,6 +132,43 @@ def evaluate(data: Dataset, test: np.ndarray, probabilities: dict[str, np.ndarra
     return tasks, figures
 
 
+def leave_one_clinic_out(data: Dataset, *, n_boot: int = 1000, seed: int = 0, step: Step | None = None,
+                         **fit_params: Any) -> dict[str, Any]:
+    """Each clinic scored by the transform and SMT-GBDT fitted on the other clinics only (`fit_model`, as `train`
+    fits them); per clinic and task its metrics, and over all the out-of-clinic probabilities the same evaluation
+    as the report's (model metrics and the clinical scores).
+
+    Why next to the split by person: the split by person trains on every clinic; a new clinic has other devices,
+    other people and other habits of coding and testing, and the calibration seen here is the one it would get.
+    """
+    folds, clinics = clinic_folds(data.fields["clinic_id"])
+    if len(clinics) < 2:
+        raise ValueError(f"leave-one-clinic-out needs at least two clinics; the archive has {len(clinics)}")
+    probs = np.full(data.Y.shape, np.nan)
+    per_clinic: dict[str, Any] = {}
+    for k, clinic in enumerate(clinics):
+        if step:
+            step(f"leave-one-clinic-out: {clinic} ({k + 1}/{len(clinics)})")
+        held = folds == k
+        t = time.perf_counter()
+        feats, model = fit_model(data, ~held, seed=seed, **fit_params)
+        probs[held] = model.predict_proba(feats.transform(data.fields.filter(pl.Series(held))))
+        tasks: dict[str, Any] = {}
+        for i, task in enumerate(data.tasks):
+            y = data.Y[held, i]
+            lab = np.isfinite(y)
+            entry: dict[str, Any] = {"n": int(lab.sum()), "positives": int(np.nansum(y))}
+            if lab.sum() and len(np.unique(y[lab])) == 2:
+                entry.update(task_metrics(y[lab], probs[held, i][lab], n_boot=n_boot, seed=seed))
+            else:
+                entry["skipped"] = "the clinic's people need both classes"
+            tasks[task] = entry
+        per_clinic[clinic] = {"n_people": int(held.sum()), "n_train": int((~held).sum()),
+                              "fit_s": round(time.perf_counter() - t, 1), "tasks": tasks}
+    pooled, _ = evaluate(data, np.ones(len(folds), dtype=bool), {"smt_gbdt": probs}, n_boot=n_boot, seed=seed)
+    return {"clinics": per_clinic, "pooled": pooled}
+
+
 def train(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -146,8 +183,11 @@ def train(
     crosses: dict[str, Any] | None = None,
     model_params: dict[str, Any] | None = None,
     dask: Any = None,
+    by_clinic: bool = False,
 ) -> Trained:
-    """Dataset -> person split (stratified by clinic) -> features and SMT-GBDT -> ablations -> evaluation.
+    """Dataset -> person split (stratified by clinic) -> features and SMT-GBDT -> ablations -> evaluation; with
+    `by_clinic` also :func:`leave_one_clinic_out` (one more fit per clinic), in the report's
+    ``"leave_one_clinic_out"``.
 
     With `dask` (a `distributed.Client`) the dataset is built clinic by clinic on its workers from the archive's
     Parquet partitions, the features are counted there and SMT-GBDT is boosted by `xgboost.dask`
@@ -155,6 +195,8 @@ def train(
     not trained on that path (its early stopping has no `lightgbm.dask` equivalent).
     """
     settings = settings or Settings()
+    if by_clinic and dask is not None:
+        raise ValueError("leave-one-clinic-out runs on one machine: drop --dask or --leave-one-clinic-out")
     say = step or (lambda _: None)
     timings: dict[str, float] = {}
 
@@ -216,6 +258,10 @@ def train(
     say("evaluation")
     tasks, figures = evaluate(data, test, probs, n_boot=n_boot, seed=settings.seed, figures_dir=figures_dir)
     timings["evaluation"] = round(time.perf_counter() - t, 2)
+    loco = None
+    if by_clinic:
+        loco = timed("leave_one_clinic_out", lambda: leave_one_clinic_out(
+            data, n_boot=n_boot, seed=settings.seed, step=say, crosses=crosses, model_params=model_params))
     n_cols = len(feats.get_feature_names_out())
     report: dict[str, Any] = {
         "mode": mode,
@@ -240,6 +286,8 @@ def train(
         "mlflow": {"run_id": None, "model_version": None},
         "tasks": tasks,
     }
+    if loco is not None:
+        report["leave_one_clinic_out"] = loco
     if dask is not None:
         report["dask"] = {"workers": len(dask.scheduler_info().get("workers", {})),
                           "not_on_dask": ["single_task_lgbm"] if ablations else []}
