@@ -531,3 +531,24 @@ def test_leave_one_clinic_out_scores_each_clinic_with_a_model_that_never_saw_it(
                      as_of=data.as_of, mode=data.mode, evidence=data.evidence)
     with pytest.raises(ValueError, match="at least two clinics"):
         train_module.leave_one_clinic_out(one)
+
+
+def test_the_html_report_shows_the_clinics_held_out_and_the_specificity_2x_needs(tmp_path):
+    from chronic.model.report_html import write_train_report
+
+    metrics = {"auroc": 0.9, "auroc_ci": [0.85, 0.95], "auprc": 0.5, "auprc_ci": [0.4, 0.6], "brier": 0.05,
+               "calibration_slope": 0.9, "calibration_intercept": 0.3}
+    score = {"auroc": 0.8, "auroc_diff": 0.1, "auroc_diff_ci": [0.05, 0.15], "n": 100, "positives": 10,
+             "ppv": 0.6, "model_ppv_at_same_sensitivity": 0.9, "ppv_ratio": 1.5,
+             "model_specificity_at_same_sensitivity": 0.99, "specificity_needed_for_2x_ppv": None}
+    task = {"n_test": 100, "positives_test": 10, "models": {"smt_gbdt": metrics}, "scores": {"egfr": score}}
+    report = {"mode": "incident", "as_of": "2022-06-30", "horizon_years": 3, "n_people": {"train": 1, "test": 1},
+              "mlflow": {"run_id": None, "model_version": None},
+              "features": {"columns": 1, "binned_field_columns": 1, "cross_columns": 0},
+              "tasks": {"ckd": task}, "timings_s": {},
+              "leave_one_clinic_out": {"clinics": {"C7": {"n_people": 40, "tasks": {"ckd": metrics}},
+                                                   "C9": {"n_people": 60, "tasks": {"ckd": {"n": 0}}}},
+                                       "pooled": {"ckd": task}}}
+    html = write_train_report(report, [], tmp_path / "r.html").read_text()
+    assert "Leave-one-clinic-out" in html and "C7 (40)" in html and "C9 (60)" in html
+    assert "none (2x PPV &gt; 1)" in html and "0.99" in html
