@@ -431,17 +431,24 @@ def test_single_task_baseline_ignores_missing_labels():
     assert p.mean() > 0.7
 
 
-def test_pl_frame_roundtrip_of_features(synthetic_archive, tmp_path):
-    """RiskFeatures: same columns after save/load; binned fields always present; leakage rule per mode."""
+@pytest.fixture(scope="module")
+def incident_data(synthetic_archive):
+    """The small archive's incident dataset at MODEL_AS_OF (read only)."""
     from chronic.archive.db import connect
     from chronic.dataset import build_dataset
-    from chronic.model.features import RiskFeatures
 
     con = connect(synthetic_archive / "chronic.duckdb", read_only=True)
     try:
-        data = build_dataset(con, as_of=MODEL_AS_OF)
+        return build_dataset(con, as_of=MODEL_AS_OF)
     finally:
         con.close()
+
+
+def test_pl_frame_roundtrip_of_features(incident_data, tmp_path):
+    """RiskFeatures: same columns after save/load; binned fields always present; leakage rule per mode."""
+    from chronic.model.features import RiskFeatures
+
+    data = incident_data
     f = RiskFeatures(crosses={"top_k": 50}, leakage_rule=False).fit(data.fields, data.Y)
     f.save(tmp_path / "f")
     g = RiskFeatures.load(tmp_path / "f")
@@ -494,16 +501,10 @@ def test_clinic_folds_hold_out_one_whole_clinic_each():
 
 
 @pytest.mark.slow
-def test_leave_one_clinic_out_scores_each_clinic_with_a_model_that_never_saw_it(synthetic_archive, monkeypatch):
+def test_leave_one_clinic_out_scores_each_clinic_with_a_model_that_never_saw_it(incident_data, monkeypatch):
     import chronic.model.train as train_module
-    from chronic.archive.db import connect
-    from chronic.dataset import build_dataset
 
-    con = connect(synthetic_archive / "chronic.duckdb", read_only=True)
-    try:
-        data = build_dataset(con, as_of=MODEL_AS_OF)
-    finally:
-        con.close()
+    data = incident_data
     clinic = data.fields["clinic_id"].to_numpy()
     seen: list[set[str]] = []
     original = train_module.fit_model
